@@ -1,0 +1,55 @@
+# CNN interpretability workbench. `make run` starts the app, `make test` runs the suite;
+# both set up whatever is missing first.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8501
+export OMP_WAIT_POLICY := PASSIVE
+export TORCH_FORCE_WEIGHTS_ONLY_LOAD := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup zoo run test test-fast bench report lint browser clean
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q -e . --no-deps
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Debian's chromium for the real-browser test and static figure export (never `playwright install`).
+browser:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+zoo: setup
+	$(BIN)/python -m models.train
+
+run: setup zoo
+	$(BIN)/streamlit run workbench/app.py --server.address $(HOST) --server.port $(PORT) \
+	  --server.headless true --browser.gatherUsageStats false
+
+test: setup zoo browser
+	$(BIN)/python -m pytest -q --timeout 900
+
+test-fast: setup zoo
+	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+
+bench: setup zoo
+	$(BIN)/python bench/run.py --out bench/results.json
+
+report: setup zoo
+	$(BIN)/workbench run attribution --model digits_vgg.sk --data digits:test:4 --out artifacts/demo
+	$(BIN)/workbench report artifacts/demo -o artifacts/report.html
+
+lint: setup
+	$(BIN)/ruff check workbench analyzers models pages tests bench
+
+clean:
+	rm -rf artifacts .pytest_cache

@@ -1,0 +1,1 @@
+"""Floor 2: one module per analyzer; pure computation (no streamlit, no file I/O)."""

@@ -1,0 +1,74 @@
+"""The attribution result: renders heat maps, top-5 and the sanity check from stored arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.core.plots import bars, overlay_grid
+from workbench.core.result import Result
+
+METHODS = ("integrated_gradients", "saliency", "input_x_gradient", "grad_cam", "occlusion")
+SIGNED = {"integrated_gradients": True, "saliency": False, "input_x_gradient": True,
+          "grad_cam": False, "occlusion": True}
+LABELS = {"integrated_gradients": "Integrated Gradients", "saliency": "Saliency |grad|",
+          "input_x_gradient": "Input x Gradient", "grad_cam": "Grad-CAM", "occlusion": "Occlusion"}
+MAX_ROWS = 4
+
+
+class AttributionResult(Result):
+    """Arrays: ``input_display`` (N, H, W, 3), ``attr_<method>`` (N, H, W), ``rand_<method>``,
+    ``probs`` (N, classes), ``target`` (N,), ``completeness_gap`` (N,)."""
+
+    @property
+    def methods(self) -> list[str]:
+        return [m for m in self.info.get("methods", []) if f"attr_{m}" in self.arrays]
+
+    def _row_titles(self, n: int) -> list[str]:
+        ids, names = self.info.get("ids", []), self.info.get("target_names", [])
+        tgt, probs = self.arrays["target"], self.arrays["probs"]
+        return [f"{ids[i] if i < len(ids) else i}: {names[i] if i < len(names) else int(tgt[i])} "
+                f"(p={probs[i, int(tgt[i])]:.2f})" for i in range(n)]
+
+    def figures(self) -> list:
+        if "input_display" not in self.arrays:
+            return []
+        n = min(MAX_ROWS, self.arrays["input_display"].shape[0])
+        maps = [(LABELS[m], self.arrays[f"attr_{m}"][:n], SIGNED[m]) for m in self.methods]
+        untrained = "" if self.info.get("trained", True) else " — UNTRAINED model (random weights)"
+        figs = [overlay_grid(self.arrays["input_display"][:n], maps, self._row_titles(n),
+                             f"Attribution maps for the explained class{untrained}")]
+        probs = self.arrays["probs"][0]
+        order = np.argsort(-probs)[:5]
+        names = self.info.get("class_names_top5", [[str(int(j)) for j in order]])[0]
+        figs.append(bars([f"{nm} ({int(j)})" for nm, j in zip(names, order)], [float(probs[j]) for j in order],
+                         f"Top-5 prediction for {self.info.get('ids', ['input'])[0]}", xlabel="probability"))
+        rand = [m for m in self.methods if f"rand_{m}" in self.arrays]
+        if rand:
+            rhos = [self.metrics.get(f"sanity_rank_corr_{m}", float("nan")) for m in rand]
+            figs.append(bars([LABELS[m] for m in rand], rhos,
+                             "Sanity check: rank correlation with the map of a randomized model "
+                             "(must fall below the threshold)", threshold=0.5, xlabel="Spearman rho of |map|"))
+            pairs = []
+            for m in rand:
+                pairs += [(LABELS[m], self.arrays[f"attr_{m}"][:1], SIGNED[m]),
+                          (f"{LABELS[m]}, randomized", self.arrays[f"rand_{m}"][:1], SIGNED[m])]
+            figs.append(overlay_grid(self.arrays["input_display"][:1], pairs, self._row_titles(1),
+                                     f"Trained vs randomized ({int(self.metrics.get('randomized_layers', 0))} "
+                                     "layers re-initialized)"))
+        return figs
+
+    def summary(self) -> str:
+        names = self.info.get("target_names", ["?"])
+        parts = [f"Explained class '{names[0]}' with p={self.metrics.get('target_prob', float('nan')):.3f} "
+                 f"using {', '.join(LABELS[m] for m in self.methods)}."]
+        if "completeness_gap" in self.metrics:
+            parts.append(f"IG completeness gap {100 * self.metrics['completeness_gap']:.3f}% "
+                         "(sum of attributions vs f(x) - f(baseline)).")
+        for m in self.methods:
+            rho = self.metrics.get(f"sanity_rank_corr_{m}")
+            if rho is not None:
+                verdict = "passes" if rho < 0.5 else "FAILS"
+                parts.append(f"{LABELS[m]} {verdict} the randomization test (rho={rho:.2f}).")
+        if not self.info.get("trained", True):
+            parts.append("The model is untrained (seeded random weights): maps reflect architecture only.")
+        return " ".join(parts)

@@ -1,0 +1,133 @@
+"""Widgets shared by pages: runtime start-up, config forms, jobs with progress/cancel,
+result rendering and the report basket. No computation here."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+
+import streamlit as st
+
+from workbench.core.analyzer import load_plugins
+from workbench.core.errors import WorkbenchError
+from workbench.runtime import Job, RunSpec, start_job
+
+BASKET_MAX = 30
+
+
+@st.cache_resource(max_entries=1)
+def runtime() -> dict:
+    """The runtime only (plugins loaded, unsafe loading refused): never a model."""
+    from workbench.io.weights import refuse_unsafe_environment
+    from workbench.runtime.zoo import load_user_cards
+
+    refuse_unsafe_environment()
+    load_plugins()
+    return {"user_cards": load_user_cards()}
+
+
+def error_line(exc: WorkbenchError | str) -> None:
+    st.error(exc.one_line() if isinstance(exc, WorkbenchError) else str(exc), icon="⚠️")
+
+
+def config_form(config_cls: type, key: str, skip: tuple[str, ...] = ()) -> dict:
+    """One widget per Config field (help text, bounds and choices from field metadata)."""
+    values = {}
+    hints = typing.get_type_hints(config_cls)
+    for f in dataclasses.fields(config_cls):
+        if f.name in skip:
+            continue
+        m, t, k = f.metadata, hints[f.name], f"{key}.{f.name}"
+        label = m.get("label") or f.name.replace("_", " ")
+        if m.get("choices") and m.get("multi"):
+            picked = st.multiselect(label, m["choices"], default=f.default.split(","), help=m["help"], key=k)
+            values[f.name] = ",".join(picked)
+        elif m.get("choices"):
+            values[f.name] = st.selectbox(label, m["choices"], index=m["choices"].index(f.default),
+                                          help=m["help"], key=k)
+        elif t is bool:
+            values[f.name] = st.checkbox(label, value=f.default, help=m["help"], key=k)
+        elif t in (int, float):
+            values[f.name] = st.number_input(label, value=f.default, min_value=m.get("min"),
+                                             max_value=m.get("max"), help=m["help"], key=k)
+        else:
+            values[f.name] = st.text_input(label, value=f.default, help=m["help"], key=k)
+    return values
+
+
+def launch(spec: RunSpec, key: str) -> None:
+    """Start a job for this page (a running one is cancelled first); earlier results are kept."""
+    old: Job | None = st.session_state.get(f"job.{key}")
+    if old is not None and not old.done:
+        old.cancel()
+    st.session_state[f"job.{key}"] = start_job(spec)
+
+
+@st.fragment(run_every=0.4)
+def _job_panel(key: str) -> None:
+    job: Job | None = st.session_state.get(f"job.{key}")
+    if job is None:
+        return
+    if job.done:
+        st.rerun(scope="app")
+    st.progress(job.fraction, text=f"{job.message or 'starting'} — {job.fraction:.0%}")
+    if st.button("Cancel", key=f"cancel.{key}", icon="⏹️"):
+        job.cancel()
+        st.rerun(scope="app")
+
+
+def job_status(key: str):
+    """Show progress while the page's job runs; return its result once done (kept in the session)."""
+    job: Job | None = st.session_state.get(f"job.{key}")
+    if job is not None and not job.done:
+        _job_panel(key)
+    elif job is not None and job.state == "done":
+        st.session_state[f"result.{key}"] = job.result
+        st.session_state.pop(f"job.{key}")
+    elif job is not None and job.state == "cancelled":
+        st.warning("The run was cancelled. Earlier results are kept below.", icon="⏹️")
+        st.session_state.pop(f"job.{key}")
+    elif job is not None and job.state == "failed":
+        st.session_state[f"error.{key}"] = job.error
+        st.session_state.pop(f"job.{key}")
+    if st.session_state.get(f"error.{key}") and f"job.{key}" not in st.session_state:
+        error_line(st.session_state[f"error.{key}"])
+    return st.session_state.get(f"result.{key}")
+
+
+def clear_error(key: str) -> None:
+    st.session_state.pop(f"error.{key}", None)
+
+
+def basket() -> list:
+    return st.session_state.setdefault("basket", [])
+
+
+def render_result(result, key: str) -> None:
+    """Checks, the result's own figures, metrics, and buttons to keep or download it."""
+    summary = result.summary()
+    if summary:
+        st.info(summary)
+    cols = st.columns(min(4, max(1, len(result.checks))))
+    for i, c in enumerate(result.checks):
+        value = "-" if c.value is None else f"{c.value:.4g}"
+        cols[i % len(cols)].metric(("✅ " if c.passed else "❌ ") + c.name, value,
+                                   help=f"{c.message} (threshold {c.threshold})", delta=None)
+    for i, fig in enumerate(result.figures()):
+        st.plotly_chart(fig, key=f"fig.{key}.{i}", width="stretch")
+    with st.expander("Metrics, configuration and provenance"):
+        st.json({"metrics": result.metrics, "config": result.config,
+                 "provenance": result.to_json()["provenance"]}, expanded=False)
+    a, b = st.columns(2)
+    if a.button("Add to report", key=f"add.{key}", icon="➕", type="primary"):
+        items = basket()
+        if any(r is result for r in items):
+            st.toast("Already in the report basket")
+        else:
+            items.append(result)
+            del items[:-BASKET_MAX]
+            st.toast(f"Added to the report basket ({len(items)} item(s))")
+    b.download_button("Download result.json", json.dumps(result.to_json(), indent=2),
+                      file_name=f"{result.analyzer}-{result.model}.json", mime="application/json",
+                      key=f"dl.{key}")

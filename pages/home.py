@@ -1,0 +1,38 @@
+"""Home: what the workbench does, zoo status, where to start."""
+
+import streamlit as st
+
+from pages._ui import runtime
+from workbench.core.analyzer import PLUGIN_ERRORS, list_analyzers
+from workbench.core.cards import list_cards
+
+runtime()
+st.title("🔬 CNN interpretability workbench")
+st.markdown(
+    "Understand what a convolutional network has learned. Load a model from the offline **model zoo**, "
+    "run an **analyzer** grounded in a paper, check its built-in **sanity checks**, and export a "
+    "self-contained **HTML report**. The same runs are scriptable with the `workbench` command line.")
+
+cards = [c.summary() for c in list_cards()]
+ready = [c for c in cards if c["available"]]
+a, b, c = st.columns(3)
+a.metric("Zoo models ready", f"{len(ready)} / {len(cards)}")
+b.metric("Trained models", sum(1 for x in ready if x["trained"]))
+c.metric("Analyzers", len(list_analyzers()))
+missing = [x["id"] for x in cards if not x["available"]]
+if missing:
+    st.warning(f"Weights not built for: {', '.join(missing)}. Run `make zoo` (about a minute on CPU).")
+
+for name, err in PLUGIN_ERRORS.items():
+    st.error(f"Plug-in {name} failed to load: {err}")
+
+st.subheader("Where to start")
+st.page_link("pages/attribution.py", label="Attribution maps: which pixels drive a prediction?", icon="🔥")
+st.page_link("pages/zoo.py", label="Browse the model zoo, or upload safetensors weights", icon="🗂️")
+st.page_link("pages/report.py", label="Collect results and download one HTML report", icon="📄")
+
+st.subheader("Analyzers")
+for an in list_analyzers():
+    st.markdown(f"**{an.title}** (`{an.name}`, for {', '.join(an.supports)}): {an.description}  \n"
+                f"*{an.paper}*")
+st.caption("Every computation runs on the GPU when there is one, else on the CPU. Nothing is downloaded.")

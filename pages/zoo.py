@@ -1,0 +1,58 @@
+"""Model zoo: browse cards, inspect an architecture, add safetensors weights."""
+
+import streamlit as st
+
+from pages._ui import error_line, runtime
+from workbench.core.cards import get_card, list_cards
+from workbench.core.errors import WorkbenchError
+from workbench.runtime.inspect import architecture_table
+from workbench.runtime.zoo import add_user_weights
+
+runtime()
+st.title("🗂️ Model zoo")
+rows = [c.summary() for c in list_cards()]
+st.dataframe(
+    [{"id": r["id"], "kind": r["kind"], "dataset": r["dataset"],
+      "weights": r["weights_source"] + ("" if r["available"] else " (not built)"),
+      "trained": "yes" if r["trained"] else "UNTRAINED", "params": r["params"],
+      "test acc": r["accuracy"], "sha256": (r["sha256"] or "")[:16]} for r in rows],
+    hide_index=True, width="stretch")
+
+ids = [r["id"] for r in rows]
+chosen = st.selectbox("Model card", ids, index=ids.index("digits_vgg.sk") if "digits_vgg.sk" in ids else 0)
+card = next(r for r in rows if r["id"] == chosen)
+left, right = st.columns([2, 3])
+with left:
+    st.markdown(f"### {card['title']}")
+    if not card["trained"]:
+        st.warning("Untrained: seeded random weights. Results show the architecture, not learned features.")
+    st.markdown(f"{card['description']}\n\n"
+                f"- **kind** {card['kind']}, input {tuple(card['input_shape'])}, {card['classes']} classes\n"
+                f"- **dataset** {card['dataset']}\n- **weights** {card['weights_source']}: "
+                f"`{card['sha256'] or '-'}`\n- **parameters** {card['params'] or 0:,}\n"
+                f"- **test accuracy** {card['accuracy'] if card['accuracy'] is not None else '-'}\n"
+                f"- **licence** {card['licence'] or '-'}\n- **cite** {card['citation'] or '-'}")
+    if card["note"]:
+        st.caption(card["note"])
+with right:
+    if card["available"]:
+        if st.toggle("Show the layer table (one dry forward pass)", key="zoo.layers"):
+            try:
+                st.dataframe(list(architecture_table(chosen)), hide_index=True, height=360)
+            except WorkbenchError as e:
+                error_line(e)
+    else:
+        st.info("Weights are not built yet: run `make zoo`.")
+
+st.subheader("Add weights for a zoo architecture")
+st.caption("Safetensors only (nothing you upload is ever unpickled): keys, shapes and dtypes must match "
+           "the architecture; at most 250 MB.")
+bases = [r["id"] for r in rows if r["weights_source"] != "user"]
+base = st.selectbox("Architecture", bases, key="zoo.base")
+up = st.file_uploader("Weights file", type=["safetensors"], key="zoo.upload")
+if up is not None and st.button("Validate and add", type="primary"):
+    try:
+        new_id = add_user_weights(base, up.getvalue(), up.name.rsplit(".", 1)[0])
+        st.success(f"Added `{new_id}` ({get_card(new_id).title}). It is now in every model picker.")
+    except WorkbenchError as e:
+        error_line(e)

@@ -1,0 +1,177 @@
+"""`workbench zoo|analyzers|run|report|app`: the command-line contract every front end shares.
+
+Bad input exits 2 with one line on stderr naming the problem (no traceback).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see ENVIRONMENT.md
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from workbench.core.errors import Cancelled, WorkbenchError  # noqa: E402
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse would print the usage too)
+        sys.stderr.write(f"workbench: error: {message} (hint: workbench {self.prog.split()[-1]} --help)\n")
+        raise SystemExit(2)
+
+
+class _Progress:
+    """A progress bar on stderr; redraws in place on a terminal, prints every 10% otherwise."""
+
+    def __init__(self) -> None:
+        self.tty, self.last, self.t0 = sys.stderr.isatty(), -1, time.time()
+
+    def __call__(self, fraction: float, message: str) -> None:
+        pct = int(fraction * 100)
+        if not self.tty and pct // 10 == self.last // 10 and pct < 100:
+            return
+        self.last = pct
+        bar = "#" * (pct // 4) + "-" * (25 - pct // 4)
+        line = f"[{bar}] {pct:3d}% {time.time() - self.t0:6.1f}s {message[:50]}"
+        sys.stderr.write(("\r" + line.ljust(100)) if self.tty else line + "\n")
+        if self.tty and pct >= 100:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _cmd_zoo(args) -> int:
+    from workbench.core.cards import list_cards
+
+    if args.zoo_cmd == "add":
+        from workbench.runtime.zoo import add_user_weights
+
+        data = Path(args.file).read_bytes() if Path(args.file).is_file() else None
+        if data is None:
+            raise WorkbenchError(f"no file {args.file}", "give a .safetensors path")
+        print(add_user_weights(args.base, data, args.label or Path(args.file).stem))
+        return 0
+    rows = [c.summary() for c in list_cards()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'id':32} {'kind':9} {'dataset':12} {'weights':12} {'params':>10} {'acc':>6}  sha256")
+    for r in rows:
+        acc = f"{r['accuracy']:.3f}" if isinstance(r["accuracy"], float) else "-"
+        src = r["weights_source"] + ("" if r["available"] else "(missing)")
+        print(f"{r['id']:32} {r['kind']:9} {r['dataset'][:12]:12} {src:12} {r['params'] or 0:>10,} "
+              f"{acc:>6}  {(r['sha256'] or '-')[:16]}")
+    return 0
+
+
+def _cmd_analyzers(args) -> int:
+    from workbench.core.analyzer import list_analyzers
+
+    rows = [a.describe() for a in list_analyzers()]
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    for r in rows:
+        print(f"{r['name']:20} supports {', '.join(r['supports']):24} {r['title']}")
+        for f in r["config"]:
+            print(f"    {f['name']:20} = {f['default']!s:24} {f['help']}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from workbench.core.config import parse_set_args
+    from workbench.report import write_report
+    from workbench.runtime import RunContext, RunSpec, run
+
+    spec = RunSpec(args.analyzer, args.model, args.data, parse_set_args(args.set), args.device, args.seed,
+                   args.batch_size)
+    ctx = RunContext(on_progress=None if args.quiet else _Progress())
+    result = run(spec, ctx)
+    out = result.save(args.out)
+    write_report([result], out / "report.html", title=result.title)
+    failed = [c.name for c in result.checks if not c.passed]
+    sys.stderr.write(f"wrote {out}/result.json, arrays.npz, report.html"
+                     f"{'; failing checks: ' + ', '.join(failed) if failed else ''}\n")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from workbench.core.result import Result
+    from workbench.report import write_report
+
+    results = [Result.load(d) for d in args.dirs]
+    write_report(results, args.output, title=args.title)
+    sys.stderr.write(f"wrote {args.output} ({len(results)} result(s))\n")
+    return 0
+
+
+def _cmd_app(args) -> int:
+    from streamlit.web import cli as stcli
+
+    app = Path(__file__).with_name("app.py")
+    sys.argv = ["streamlit", "run", str(app), "--server.address", args.host, "--server.port", str(args.port),
+                "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    return stcli.main()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="workbench", description="CNN interpretability workbench")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    z = sub.add_parser("zoo", help="the model zoo")
+    zs = z.add_subparsers(dest="zoo_cmd", required=True, parser_class=_Parser)
+    zl = zs.add_parser("list", help="every model: id, kind, dataset, weights source, sha256, params")
+    zl.add_argument("--json", action="store_true")
+    za = zs.add_parser("add", help="add safetensors weights for a zoo architecture")
+    za.add_argument("base", help="zoo id whose architecture the weights fit, e.g. resnet18.untrained")
+    za.add_argument("file")
+    za.add_argument("--label", default="")
+    a = sub.add_parser("analyzers", help="every analyzer: name, kinds, config fields")
+    a.add_argument("--json", action="store_true")
+    r = sub.add_parser("run", help="run one analyzer; writes result.json, arrays.npz, report.html")
+    r.add_argument("analyzer")
+    r.add_argument("--model", required=True)
+    r.add_argument("--data", default=None, help="data id (digits:0, skimage:chelsea, ...) or image path")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    r.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--batch-size", type=int, default=32)
+    r.add_argument("--out", required=True)
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    rp = sub.add_parser("report", help="one HTML report from saved result folders")
+    rp.add_argument("dirs", nargs="+")
+    rp.add_argument("-o", "--output", required=True)
+    rp.add_argument("--title", default="CNN workbench report")
+    ap = sub.add_parser("app", help="start the Streamlit app")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8501)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"zoo": _cmd_zoo, "analyzers": _cmd_analyzers, "run": _cmd_run, "report": _cmd_report,
+                "app": _cmd_app}
+    try:
+        from workbench.io.weights import refuse_unsafe_environment
+        from workbench.runtime.zoo import load_user_cards
+
+        refuse_unsafe_environment()
+        if args.cmd != "app":
+            load_user_cards()
+        return handlers[args.cmd](args) or 0
+    except Cancelled as e:
+        sys.stderr.write(f"workbench: {e.one_line()}\n")
+        return 130
+    except WorkbenchError as e:
+        sys.stderr.write(f"workbench: error: {e.one_line()}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("workbench: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

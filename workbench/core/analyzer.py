@@ -1,0 +1,138 @@
+"""Analyzer contract and the one registry of analyzers.
+
+An analyzer is a class registered with :func:`register_analyzer`. It declares
+``name`` (unique snake_case), ``Config`` (frozen dataclass built with
+:func:`workbench.core.config.option`), ``supports`` (model kinds), ``mutates_model``
+and ``run(model, data, config, ctx) -> Result``. Analyzers are found through the
+``workbench.analyzers`` entry-point group, so other packages can add their own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+import numpy as np
+
+from workbench.core.config import describe
+from workbench.core.errors import UnknownIdError
+from workbench.core.result import Result
+
+KINDS = ("image2d", "signal1d", "eeg")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass
+class ModelHandle:
+    """A loaded model ready for an analyzer.
+
+    ``module`` is in eval mode on ``device``; it is shared and must come back unchanged
+    unless the analyzer declared ``mutates_model`` (then it is a private copy).
+    """
+
+    card: Any  # workbench.core.cards.ModelCard
+    module: Any  # torch.nn.Module
+    device: str
+    weights_sha256: str
+
+
+@dataclass
+class DataBatch:
+    """Model-ready inputs plus what is needed to show them.
+
+    ``x``: float32 tensor (N, C, H, W) for image2d or (N, C, T) for signals, on the device,
+    already preprocessed by the card. ``display``: numpy float32 in [0, 1], (N, H, W, 3)
+    for images matching ``x``'s spatial size, (N, C, T) raw values for signals.
+    """
+
+    x: Any
+    display: np.ndarray
+    ids: list[str]
+    labels: list[int | None] = field(default_factory=list)
+    data_id: str = ""
+
+
+class Analyzer:
+    """Base class: subclasses set the class attributes and implement :meth:`run`."""
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    Config: ClassVar[type]
+    result_class: ClassVar[type[Result]] = Result
+    supports: ClassVar[tuple[str, ...]] = ()
+    mutates_model: ClassVar[bool] = False
+    needs_data: ClassVar[bool] = True
+
+    def run(self, model: ModelHandle, data: DataBatch | None, config: Any, ctx: Any) -> Result:
+        raise NotImplementedError
+
+    @classmethod
+    def describe(cls) -> dict:
+        return {"name": cls.name, "title": cls.title, "description": cls.description,
+                "paper": cls.paper, "supports": list(cls.supports),
+                "mutates_model": cls.mutates_model, "needs_data": cls.needs_data,
+                "config": describe(cls.Config)}
+
+
+_ANALYZERS: dict[str, type[Analyzer]] = {}
+#: plug-ins that failed to import, shown on the home page and by the CLI
+PLUGIN_ERRORS: dict[str, str] = {}
+_loaded = False
+
+
+def _check_definition(cls: type[Analyzer]) -> None:
+    if not _NAME.match(cls.name or ""):
+        raise TypeError(f"analyzer name {cls.name!r} is not snake_case")
+    cfg = getattr(cls, "Config", None)
+    if cfg is None or not dataclasses.is_dataclass(cfg) or not cfg.__dataclass_params__.frozen:
+        raise TypeError(f"{cls.name}: Config must be a frozen dataclass")
+    for f in dataclasses.fields(cfg):
+        if f.default is dataclasses.MISSING or "help" not in f.metadata:
+            raise TypeError(f"{cls.name}: config field {f.name} needs a default and help text")
+    bad = set(cls.supports) - set(KINDS)
+    if not cls.supports or bad:
+        raise TypeError(f"{cls.name}: supports must be a non-empty subset of {KINDS}")
+
+
+def register_analyzer(cls: type[Analyzer]) -> type[Analyzer]:
+    """Class decorator: validate the definition and add it to the registry."""
+    _check_definition(cls)
+    existing = _ANALYZERS.get(cls.name)
+    if existing is not None and existing.__qualname__ != cls.__qualname__:
+        raise TypeError(f"analyzer name {cls.name!r} is already registered by {existing}")
+    _ANALYZERS[cls.name] = cls
+    Result.classes[cls.name] = cls.result_class
+    return cls
+
+
+def load_plugins() -> None:
+    """Import every module declared in the ``workbench.analyzers`` / ``workbench.models`` groups."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for group in ("workbench.models", "workbench.analyzers"):
+        for ep in entry_points(group=group):
+            try:
+                ep.load()
+            except Exception as e:  # noqa: BLE001 - one broken plug-in must not take down the rest
+                PLUGIN_ERRORS[f"{group}:{ep.name}"] = f"{type(e).__name__}: {e}"
+
+
+def get_analyzer(name: str) -> type[Analyzer]:
+    load_plugins()
+    try:
+        return _ANALYZERS[name]
+    except KeyError:
+        raise UnknownIdError(f"no analyzer named {name!r}",
+                             f"known: {', '.join(sorted(_ANALYZERS)) or 'none'}") from None
+
+
+def list_analyzers() -> list[type[Analyzer]]:
+    load_plugins()
+    return [_ANALYZERS[k] for k in sorted(_ANALYZERS)]

@@ -1,0 +1,173 @@
+"""Result contract: metrics, checks, named arrays, provenance; renders itself.
+
+A Result stores only plain numbers, strings and numpy arrays, so it round-trips
+exactly through ``result.json`` + ``arrays.npz`` (no pickle). Subclasses (one per
+analyzer) override :meth:`Result.figures` to build Plotly figures from the stored
+arrays alone: no torch, no recomputation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from workbench.core.errors import DataError
+
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass
+class Check:
+    """A pass/fail statement with the measured value and the threshold it was held to."""
+
+    name: str
+    passed: bool
+    value: float | None
+    threshold: float | None
+    message: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "passed": bool(self.passed),
+                "value": _num(self.value), "threshold": _num(self.threshold),
+                "message": self.message}
+
+
+@dataclasses.dataclass
+class Provenance:
+    """Where a result came from: enough to reproduce it."""
+
+    model_id: str = ""
+    weights_sha256: str = ""
+    data_id: str = ""
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str = "float32"
+    versions: dict = dataclasses.field(default_factory=dict)
+    duration_s: float = 0.0
+    created: str = ""
+
+
+def _num(v: Any) -> Any:
+    """JSON-safe number: NaN/inf become strings so they are visible, not silently null."""
+    if v is None:
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    v = float(v)
+    if math.isfinite(v):
+        return v
+    return str(v)
+
+
+def _unnum(v: Any) -> Any:
+    if isinstance(v, str) and v in ("nan", "inf", "-inf"):
+        return float(v)
+    return v
+
+
+class Result:
+    """Base result. Subclasses set ``figures`` (and optionally ``summary``)."""
+
+    #: registered result classes by analyzer name, filled by the analyzer registry
+    classes: ClassVar[dict[str, type]] = {}
+
+    def __init__(self, analyzer: str, model: str = "", data: str = "",
+                 config: dict | None = None, metrics: dict | None = None,
+                 checks: list[Check] | None = None, arrays: dict | None = None,
+                 info: dict | None = None, provenance: Provenance | None = None) -> None:
+        self.analyzer = analyzer
+        self.model = model
+        self.data = data
+        self.config = dict(config or {})
+        self.metrics: dict[str, float] = {k: float(v) for k, v in (metrics or {}).items()}
+        self.checks: list[Check] = list(checks or [])
+        self.info: dict = dict(info or {})
+        self.provenance = provenance or Provenance()
+        self.arrays: dict[str, np.ndarray] = {}
+        for k, v in (arrays or {}).items():
+            self.set_array(k, v)
+
+    # -- content -----------------------------------------------------------------
+    def set_array(self, name: str, value: Any) -> None:
+        arr = np.array(value, copy=True)
+        if arr.dtype == object:
+            raise DataError(f"array {name!r} has object dtype", "store numbers only")
+        arr.flags.writeable = False
+        self.arrays[name] = arr
+
+    def nonfinite_count(self) -> int:
+        return int(sum(int((~np.isfinite(a)).sum()) for a in self.arrays.values()
+                       if np.issubdtype(a.dtype, np.floating)))
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def title(self) -> str:
+        return f"{self.analyzer} · {self.model} · {self.data}"
+
+    def figures(self) -> list:
+        """Plotly figures built from stored arrays only. Subclasses override."""
+        return []
+
+    def summary(self) -> str:
+        """One paragraph of plain text for reports. Subclasses may override."""
+        return ""
+
+    # -- persistence ---------------------------------------------------------------
+    def to_json(self) -> dict:
+        return {
+            "format": FORMAT_VERSION,
+            "analyzer": self.analyzer,
+            "model": self.model,
+            "data": self.data,
+            "config": self.config,
+            "metrics": {k: _num(v) for k, v in self.metrics.items()},
+            "checks": [c.to_dict() for c in self.checks],
+            "info": self.info,
+            "provenance": dataclasses.asdict(self.provenance),
+            "arrays": sorted(self.arrays),
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "result.json").write_text(json.dumps(self.to_json(), indent=2, sort_keys=False))
+        np.savez_compressed(d / "arrays.npz", **self.arrays)
+        return d
+
+    @classmethod
+    def from_json(cls, doc: dict, arrays: dict | None = None) -> Result:
+        klass = Result.classes.get(doc.get("analyzer", ""), Result)
+        res = klass.__new__(klass)
+        Result.__init__(
+            res, analyzer=doc["analyzer"], model=doc.get("model", ""), data=doc.get("data", ""),
+            config=doc.get("config", {}),
+            metrics={k: _unnum(v) for k, v in doc.get("metrics", {}).items()},
+            checks=[Check(c["name"], bool(c["passed"]), _unnum(c["value"]),
+                          _unnum(c["threshold"]), c["message"]) for c in doc.get("checks", [])],
+            arrays=arrays or {}, info=doc.get("info", {}),
+            provenance=Provenance(**doc.get("provenance", {})))
+        return res
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Result:
+        d = Path(directory)
+        try:
+            doc = json.loads((d / "result.json").read_text())
+        except FileNotFoundError:
+            raise DataError(f"no result.json in {d}", "point at a folder written by `workbench run`") from None
+        except json.JSONDecodeError as e:
+            raise DataError(f"{d / 'result.json'} is not valid JSON ({e.msg})", "re-run the analysis") from None
+        arrays = {}
+        npz = d / "arrays.npz"
+        if npz.exists():
+            with np.load(npz, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        return cls.from_json(doc, arrays)

@@ -1,0 +1,69 @@
+"""Decode user images (PNG/JPEG only) with size and pixel limits checked before decoding."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from workbench.core.errors import DataError, InputTooLargeError
+from workbench.data.registry import Sample
+from workbench.io import limits
+
+
+def _check_header(im: Image.Image) -> None:
+    w, h = im.size
+    if w < 1 or h < 1:
+        raise DataError(f"image has an empty size {w}x{h}")
+    if max(w, h) > limits.MAX_IMAGE_SIDE:
+        raise InputTooLargeError(f"image is {w}x{h} px, over the {limits.MAX_IMAGE_SIDE}-px side limit",
+                                 "downscale it first")
+    if getattr(im, "n_frames", 1) != 1:
+        raise DataError(f"image has {im.n_frames} frames", "upload a single still image")
+
+
+def decode_image(data: bytes, name: str = "upload") -> Sample:
+    """Bytes of a PNG or JPEG -> Sample with float32 (H, W, 3) in [0, 1].
+
+    Raises InputTooLargeError (bytes, sides, pixels) or DataError (format, corrupt) with one line.
+    """
+    if len(data) > limits.MAX_IMAGE_BYTES:
+        raise InputTooLargeError(f"{name} is {len(data) / 1e6:.1f} MB, over the "
+                                 f"{limits.MAX_IMAGE_BYTES / 1e6:.0f} MB limit", "upload a smaller image")
+    if not data:
+        raise DataError(f"{name} is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = limits.MAX_IMAGE_PIXELS
+            with Image.open(io.BytesIO(data), formats=list(limits.IMAGE_FORMATS)) as im:
+                _check_header(im)
+                im = im.convert("RGB")
+                arr = np.asarray(im, dtype=np.float32) / 255.0
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputTooLargeError(f"{name} declares more than {limits.MAX_IMAGE_PIXELS} pixels",
+                                 "downscale it first") from None
+    except Image.UnidentifiedImageError:
+        raise DataError(f"{name} is not a PNG or JPEG image", "upload a .png or .jpg file") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"{name} could not be decoded ({type(e).__name__})",
+                        "the file may be truncated or corrupt") from None
+    sha = hashlib.sha256(data).hexdigest()[:12]
+    return Sample(f"upload:{sha}", "image", arr, None, "", f"uploaded file {name}")
+
+
+def load_image_file(path: str | Path) -> Sample:
+    """Read a PNG/JPEG file from disk, checking its size before reading it."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError:
+        raise DataError(f"cannot read {p}", "check the path") from None
+    if size > limits.MAX_IMAGE_BYTES:
+        raise InputTooLargeError(f"{p.name} is {size / 1e6:.1f} MB, over the "
+                                 f"{limits.MAX_IMAGE_BYTES / 1e6:.0f} MB limit")
+    return decode_image(p.read_bytes(), p.name)

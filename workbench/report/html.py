@@ -1,0 +1,74 @@
+"""Render results into one self-contained HTML file.
+
+Jinja2 with autoescape on escapes every user string; figure JSON is embedded in
+``application/json`` script blocks with ``<``, ``>`` and ``&`` written as unicode escapes,
+so no label can close the block. plotly.js is inlined once; a CSP meta tag forbids
+any network fetch.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import json
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import jinja2
+
+from workbench.core.result import Result
+
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("workbench.report", "templates"),
+                          autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+@functools.lru_cache(maxsize=1)
+def _plotly_js() -> str:
+    import plotly.offline
+
+    return plotly.offline.get_plotlyjs()
+
+
+def _safe_json(fig) -> str:
+    text = fig.to_json() if hasattr(fig, "to_json") else json.dumps(fig)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, default=str)[:2000]
+    return str(v)
+
+
+def _view(r: Result, index: int) -> dict:
+    figs = [{"id": f"{index}-{k}", "json": _safe_json(f)} for k, f in enumerate(r.figures())]
+    prov = r.to_json()["provenance"]
+    return {"title": r.title, "summary": r.summary(), "passed": r.passed,
+            "checks": [{**c.to_dict(), "value": _fmt(c.value), "threshold": _fmt(c.threshold)}
+                       for c in r.checks],
+            "metrics": [(k, _fmt(v)) for k, v in sorted(r.metrics.items())],
+            "config": [(k, _fmt(v)) for k, v in r.config.items()],
+            "provenance": [(k, _fmt(v)) for k, v in prov.items()], "figures": figs}
+
+
+def render_report(results: list[Result], title: str = "CNN workbench report") -> str:
+    """HTML text of one report holding every result in order."""
+    try:
+        ver = version("cnn-workbench")
+    except PackageNotFoundError:
+        ver = "dev"
+    views = [_view(r, i) for i, r in enumerate(results)]
+    checks = [c for r in results for c in r.checks]
+    return _ENV.get_template("report.html.j2").render(
+        title=title, results=views, plotly_js=_plotly_js(), version=ver,
+        created=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        n_checks=len(checks), n_passed=sum(c.passed for c in checks))
+
+
+def write_report(results: list[Result], path: str | Path, title: str = "CNN workbench report") -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(render_report(results, title), encoding="utf-8")
+    return p

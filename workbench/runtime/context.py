@@ -1,0 +1,59 @@
+"""RunContext: what a run may use (device, dtype, seed, batch size, memory budget)
+and how it reports (progress, cancel)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+from workbench.core.errors import Cancelled
+
+
+class CancelToken:
+    """Set from any thread; checked by the run between batches."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass
+class RunContext:
+    """Passed to every ``Analyzer.run``.
+
+    ``progress(fraction, message)`` with fraction in [0, 1]; ``check_cancel()`` raises
+    :class:`Cancelled` once the token is set. ``batch_size`` is the starting size for
+    :func:`workbench.runtime.batching.run_batched`, which halves it on out-of-memory.
+    """
+
+    device: str = "cpu"
+    dtype: str = "float32"
+    seed: int = 0
+    batch_size: int = 32
+    memory_budget_mb: int = 4096
+    cancel: CancelToken = field(default_factory=CancelToken)
+    on_progress: Callable[[float, str], None] | None = None
+    fraction: float = 0.0
+    message: str = ""
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        self.fraction = min(max(float(fraction), 0.0), 1.0)
+        self.message = message
+        if self.on_progress is not None:
+            self.on_progress(self.fraction, message)
+        self.check_cancel()
+
+    def check_cancel(self) -> None:
+        if self.cancel.cancelled:
+            raise Cancelled("the run was cancelled", "start it again when ready")
+
+    def sub(self, start: float, stop: float) -> Callable[[float, str], None]:
+        """A progress function mapping [0, 1] onto [start, stop] of this run."""
+        return lambda f, msg="": self.progress(start + (stop - start) * f, msg)
