@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true")
     r = sub.add_parser("run", help="run one analyzer; writes result.json, arrays.npz, report.html")
     r.add_argument("analyzer")
-    r.add_argument("--model", required=True)
+    r.add_argument("--model", default=None, help="zoo id; optional for analyzers that build their own")
     r.add_argument("--data", default=None, help="data id (digits:0, skimage:chelsea, ...) or image path")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     r.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))

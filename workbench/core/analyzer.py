@@ -67,8 +67,11 @@ class Analyzer:
     supports: ClassVar[tuple[str, ...]] = ()
     mutates_model: ClassVar[bool] = False
     needs_data: ClassVar[bool] = True
+    #: False for analyzers that can build what they study themselves (run gets ``model=None``
+    #: when no --model is given)
+    needs_model: ClassVar[bool] = True
 
-    def run(self, model: ModelHandle, data: DataBatch | None, config: Any, ctx: Any) -> Result:
+    def run(self, model: ModelHandle | None, data: DataBatch | None, config: Any, ctx: Any) -> Result:
         raise NotImplementedError
 
     @classmethod
@@ -76,6 +79,7 @@ class Analyzer:
         return {"name": cls.name, "title": cls.title, "description": cls.description,
                 "paper": cls.paper, "supports": list(cls.supports),
                 "mutates_model": cls.mutates_model, "needs_data": cls.needs_data,
+                "needs_model": cls.needs_model,
                 "config": describe(cls.Config)}
 
 

@@ -80,6 +80,13 @@ class ModelCard:
 
 
 _CARDS: dict[str, ModelCard] = {}
+#: family -> function(tag) -> ModelCard, for ids resolved on demand (e.g. ``torchvision.resnet50``)
+_FACTORIES: dict[str, Callable[[str], ModelCard]] = {}
+
+
+def register_card_factory(family: str, make: Callable[[str], "ModelCard | None"]) -> None:
+    """Resolve ids ``<family>.<tag>`` on first use; ``make(tag)`` returns a card or None (unknown)."""
+    _FACTORIES[family] = make
 
 
 def register_card(card: ModelCard, *, replace: bool = False) -> ModelCard:
@@ -93,11 +100,13 @@ def get_card(model_id: str) -> ModelCard:
     from workbench.core.analyzer import load_plugins
 
     load_plugins()
-    try:
-        return _CARDS[model_id]
-    except KeyError:
-        raise UnknownIdError(f"no zoo model {model_id!r}",
-                             "run `workbench zoo list` for the ids") from None
+    if model_id not in _CARDS:
+        family, _, tag = (model_id or "").partition(".")
+        card = _FACTORIES[family](tag) if family in _FACTORIES and tag else None
+        if card is None:
+            raise UnknownIdError(f"no zoo model {model_id!r}", "run `workbench zoo list` for the ids")
+        _CARDS.setdefault(card.id, card)
+    return _CARDS[model_id]
 
 
 def list_cards() -> list[ModelCard]:

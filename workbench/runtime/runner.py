@@ -16,7 +16,7 @@ from workbench.core.analyzer import DataBatch, ModelHandle, get_analyzer
 from workbench.core.cache import BoundedCache
 from workbench.core.cards import ModelCard, get_card
 from workbench.core.config import from_dict, to_dict
-from workbench.core.errors import ComputeError, DataError, UnsupportedModelError
+from workbench.core.errors import ComputeError, ConfigError, DataError, UnsupportedModelError
 from workbench.core.hooks import count_hooks
 from workbench.core.result import Check, Provenance, Result
 from workbench.data import get_samples
@@ -117,13 +117,19 @@ def run(spec: RunSpec, ctx: RunContext | None = None) -> Result:
     t0 = time.perf_counter()
     cls = get_analyzer(spec.analyzer)
     config = from_dict(cls.Config, spec.config)
+    ctx = ctx or RunContext()
+    ctx.device = pick_device(spec.device)
+    ctx.seed, ctx.batch_size = spec.seed, spec.batch_size
+    if not spec.model:
+        if cls.needs_model:
+            raise ConfigError(f"{cls.name} needs a model", "give --model ID (see `workbench zoo list`)")
+        _seed(spec.seed)
+        result = cls().run(None, None, config, ctx)
+        return _stamp(result, cls, config, None, "", "", ctx, spec.seed, t0)
     card = get_card(spec.model)
     if card.kind not in cls.supports:
         raise UnsupportedModelError(f"{cls.name} does not support {card.kind} models like {card.id}",
                                     f"it supports {', '.join(cls.supports)}")
-    ctx = ctx or RunContext()
-    ctx.device = pick_device(spec.device)
-    ctx.seed, ctx.batch_size = spec.seed, spec.batch_size
     ctx.progress(0.0, f"loading {card.id}")
     cached = _load(card, ctx.device)
     data_id = spec.data or card.default_data
@@ -137,14 +143,21 @@ def run(spec: RunSpec, ctx: RunContext | None = None) -> Result:
         with cached.lock:
             result = _run_guarded(cls, ModelHandle(card, cached.module, ctx.device, cached.sha256),
                                   batch, config, ctx, spec.seed)
-    result.analyzer, result.model, result.data = cls.name, card.id, data_id if batch else ""
+    return _stamp(result, cls, config, card, data_id if batch is not None else "", cached.sha256, ctx,
+                  spec.seed, t0)
+
+
+def _stamp(result: Result, cls, config, card: ModelCard | None, data_id: str, sha: str, ctx: RunContext,
+           seed: int, t0: float) -> Result:
+    """Fill in names, config, the finite-values check and provenance."""
+    result.analyzer, result.model, result.data = cls.name, card.id if card else "", data_id
     result.config = to_dict(config)
     bad = result.nonfinite_count()
     result.checks.append(Check("finite_values", bad == 0, bad, 0,
                                "all stored arrays are finite" if bad == 0
                                else f"{bad} NaN/inf values in the stored arrays"))
     result.provenance = Provenance(
-        model_id=card.id, weights_sha256=cached.sha256, data_id=result.data, seed=spec.seed,
+        model_id=result.model, weights_sha256=sha, data_id=data_id, seed=seed,
         device=ctx.device, dtype=ctx.dtype, versions=_versions(),
         duration_s=round(time.perf_counter() - t0, 4),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
