@@ -48,13 +48,12 @@ class AttributionResult(Result):
             figs.append(bars([LABELS[m] for m in rand], rhos,
                              "Sanity check: rank correlation with the map of a randomized model "
                              "(must fall below the threshold)", threshold=0.5, xlabel="Spearman rho of |map|"))
-            pairs = []
-            for m in rand:
-                pairs += [(LABELS[m], self.arrays[f"attr_{m}"][:1], SIGNED[m]),
-                          (f"{LABELS[m]}, randomized", self.arrays[f"rand_{m}"][:1], SIGNED[m])]
-            figs.append(overlay_grid(self.arrays["input_display"][:1], pairs, self._row_titles(1),
-                                     f"Trained vs randomized ({int(self.metrics.get('randomized_layers', 0))} "
-                                     "layers re-initialized)"))
+            img = np.repeat(self.arrays["input_display"][:1], 2, axis=0)
+            both = [(LABELS[m], np.concatenate([self.arrays[f"attr_{m}"][:1], self.arrays[f"rand_{m}"][:1]]),
+                     SIGNED[m]) for m in rand]
+            k = int(self.metrics.get("randomized_layers", 0))
+            figs.append(overlay_grid(img, both, ["trained model", f"randomized ({k} layers)"],
+                                     "Trained vs randomized model: a faithful map must change"))
         return figs
 
     def summary(self) -> str:

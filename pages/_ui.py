@@ -28,7 +28,7 @@ def runtime() -> dict:
 
 
 def error_line(exc: WorkbenchError | str) -> None:
-    st.error(exc.one_line() if isinstance(exc, WorkbenchError) else str(exc), icon="⚠️")
+    st.error(exc.one_line() if isinstance(exc, WorkbenchError) else str(exc), icon=":material/error:")
 
 
 def config_form(config_cls: type, key: str, skip: tuple[str, ...] = ()) -> dict:
@@ -72,7 +72,7 @@ def _job_panel(key: str) -> None:
     if job.done:
         st.rerun(scope="app")
     st.progress(job.fraction, text=f"{job.message or 'starting'} — {job.fraction:.0%}")
-    if st.button("Cancel", key=f"cancel.{key}", icon="⏹️"):
+    if st.button("Cancel", key=f"cancel.{key}", icon=":material/stop_circle:"):
         job.cancel()
         st.rerun(scope="app")
 
@@ -86,7 +86,7 @@ def job_status(key: str):
         st.session_state[f"result.{key}"] = job.result
         st.session_state.pop(f"job.{key}")
     elif job is not None and job.state == "cancelled":
-        st.warning("The run was cancelled. Earlier results are kept below.", icon="⏹️")
+        st.warning("The run was cancelled. Earlier results are kept below.", icon=":material/stop_circle:")
         st.session_state.pop(f"job.{key}")
     elif job is not None and job.state == "failed":
         st.session_state[f"error.{key}"] = job.error
@@ -109,18 +109,17 @@ def render_result(result, key: str) -> None:
     summary = result.summary()
     if summary:
         st.info(summary)
-    cols = st.columns(min(4, max(1, len(result.checks))))
-    for i, c in enumerate(result.checks):
-        value = "-" if c.value is None else f"{c.value:.4g}"
-        cols[i % len(cols)].metric(("✅ " if c.passed else "❌ ") + c.name, value,
-                                   help=f"{c.message} (threshold {c.threshold})", delta=None)
+    st.dataframe([{"check": c.name, "result": "pass" if c.passed else "FAIL",
+                   "value": c.value, "threshold": c.threshold, "meaning": c.message} for c in result.checks],
+                 hide_index=True, width="stretch",
+                 column_config={"meaning": st.column_config.TextColumn(width="large")})
     for i, fig in enumerate(result.figures()):
         st.plotly_chart(fig, key=f"fig.{key}.{i}", width="stretch")
     with st.expander("Metrics, configuration and provenance"):
         st.json({"metrics": result.metrics, "config": result.config,
                  "provenance": result.to_json()["provenance"]}, expanded=False)
     a, b = st.columns(2)
-    if a.button("Add to report", key=f"add.{key}", icon="➕", type="primary"):
+    if a.button("Add to report", key=f"add.{key}", icon=":material/add:", type="primary"):
         items = basket()
         if any(r is result for r in items):
             st.toast("Already in the report basket")

@@ -13,7 +13,7 @@ from workbench.runtime import RunSpec
 KEY = "attribution"
 runtime()
 analyzer = get_analyzer(KEY)
-st.title("🔥 Attribution maps")
+st.title("Attribution maps")
 st.caption(f"{analyzer.description} — {analyzer.paper}")
 
 cards = [c for c in list_cards() if c.kind in analyzer.supports]

@@ -7,7 +7,7 @@ from workbench.core.analyzer import PLUGIN_ERRORS, list_analyzers
 from workbench.core.cards import list_cards
 
 runtime()
-st.title("🔬 CNN interpretability workbench")
+st.title("CNN interpretability workbench")
 st.markdown(
     "Understand what a convolutional network has learned. Load a model from the offline **model zoo**, "
     "run an **analyzer** grounded in a paper, check its built-in **sanity checks**, and export a "
@@ -27,9 +27,9 @@ for name, err in PLUGIN_ERRORS.items():
     st.error(f"Plug-in {name} failed to load: {err}")
 
 st.subheader("Where to start")
-st.page_link("pages/attribution.py", label="Attribution maps: which pixels drive a prediction?", icon="🔥")
-st.page_link("pages/zoo.py", label="Browse the model zoo, or upload safetensors weights", icon="🗂️")
-st.page_link("pages/report.py", label="Collect results and download one HTML report", icon="📄")
+st.page_link("../pages/attribution.py", label="Attribution maps: which pixels drive a prediction?", icon=":material/local_fire_department:")
+st.page_link("../pages/zoo.py", label="Browse the model zoo, or upload safetensors weights", icon=":material/inventory_2:")
+st.page_link("../pages/report.py", label="Collect results and download one HTML report", icon=":material/description:")
 
 st.subheader("Analyzers")
 for an in list_analyzers():

@@ -6,7 +6,7 @@ from pages._ui import basket, runtime
 from workbench.report import render_report
 
 runtime()
-st.title("📄 Report")
+st.title("Report")
 items = basket()
 if not items:
     st.info("The report basket is empty. Run an analysis and press **Add to report**.")
@@ -23,7 +23,7 @@ for i, r in enumerate(list(items)):
         st.rerun()
 title = st.text_input("Report title", "CNN workbench report")
 st.download_button("Download HTML report", render_report(items, title), file_name="workbench-report.html",
-                   mime="text/html", type="primary", icon="⬇️")
+                   mime="text/html", type="primary", icon=":material/download:")
 if st.button("Empty the basket"):
     items.clear()
     st.rerun()

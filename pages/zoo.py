@@ -9,7 +9,7 @@ from workbench.runtime.inspect import architecture_table
 from workbench.runtime.zoo import add_user_weights
 
 runtime()
-st.title("🗂️ Model zoo")
+st.title("Model zoo")
 rows = [c.summary() for c in list_cards()]
 st.dataframe(
     [{"id": r["id"], "kind": r["kind"], "dataset": r["dataset"],

@@ -32,6 +32,8 @@ class _Progress:
 
     def __call__(self, fraction: float, message: str) -> None:
         pct = int(fraction * 100)
+        if fraction <= 0:  # nothing done yet: an early one-line error should stand alone
+            return
         if not self.tty and pct // 10 == self.last // 10 and pct < 100:
             return
         self.last = pct

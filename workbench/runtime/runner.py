@@ -130,10 +130,10 @@ def run(spec: RunSpec, ctx: RunContext | None = None) -> Result:
     if card.kind not in cls.supports:
         raise UnsupportedModelError(f"{cls.name} does not support {card.kind} models like {card.id}",
                                     f"it supports {', '.join(cls.supports)}")
+    data_id = spec.data or card.default_data
+    batch = make_batch(card, data_id, ctx.device) if cls.needs_data else None  # bad data fails fast
     ctx.progress(0.0, f"loading {card.id}")
     cached = _load(card, ctx.device)
-    data_id = spec.data or card.default_data
-    batch = make_batch(card, data_id, ctx.device) if cls.needs_data else None
     if cls.mutates_model:  # a private copy: the shared model is only read while copying
         with cached.lock:
             module = copy.deepcopy(cached.module)
