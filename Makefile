@@ -42,7 +42,7 @@ test-fast: setup zoo
 	$(BIN)/python -m pytest -q -m "not slow and not e2e"
 
 bench: setup zoo
-	$(BIN)/python bench/run.py --out bench/results.json
+	$(BIN)/python -m bench.run --out bench/results.json
 
 report: setup zoo
 	$(BIN)/workbench run attribution --model digits_vgg.sk --data digits:test:4 --out artifacts/demo
