@@ -185,7 +185,7 @@ class Attribution(Analyzer):
                             idx, ctx, start=pos, stop=pos + span, label=f"randomized {m.replace('_', ' ')}")
             pos += span
             r = r.cpu().numpy()
-            rho = float(np.mean([_spearman(a, b) for a, b in zip(maps[m].cpu().numpy(), r)]))
+            rho = float(np.mean([_spearman(a, b) for a, b in zip(maps[m].cpu().numpy(), r, strict=True)]))
             arrays[f"rand_{m}"] = r
             metrics[f"sanity_rank_corr_{m}"] = rho
             checks.append(Check(f"randomization_{m}", rho < RHO_THRESHOLD, rho, RHO_THRESHOLD,
@@ -193,4 +193,3 @@ class Attribution(Analyzer):
                                 f"layer(s) from the top; a map that survives randomization does not "
                                 f"depend on what the model learned"))
         metrics["randomized_layers"] = float(len(names))
-        del rnd

@@ -40,7 +40,8 @@ class AttributionResult(Result):
         probs = self.arrays["probs"][0]
         order = np.argsort(-probs)[:5]
         names = self.info.get("class_names_top5", [[str(int(j)) for j in order]])[0]
-        figs.append(bars([f"{nm} ({int(j)})" for nm, j in zip(names, order)], [float(probs[j]) for j in order],
+        labels = [f"{nm} ({int(j)})" for nm, j in zip(names, order, strict=False)]
+        figs.append(bars(labels, [float(probs[j]) for j in order],
                          f"Top-5 prediction for {self.info.get('ids', ['input'])[0]}", xlabel="probability"))
         rand = [m for m in self.methods if f"rand_{m}" in self.arrays]
         if rand:

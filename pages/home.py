@@ -27,9 +27,11 @@ for name, err in PLUGIN_ERRORS.items():
     st.error(f"Plug-in {name} failed to load: {err}")
 
 st.subheader("Where to start")
-st.page_link("../pages/attribution.py", label="Attribution maps: which pixels drive a prediction?", icon=":material/local_fire_department:")
-st.page_link("../pages/zoo.py", label="Browse the model zoo, or upload safetensors weights", icon=":material/inventory_2:")
-st.page_link("../pages/report.py", label="Collect results and download one HTML report", icon=":material/description:")
+LINKS = [("attribution.py", "Attribution maps: which pixels drive a prediction?", "local_fire_department"),
+         ("zoo.py", "Browse the model zoo, or upload safetensors weights", "inventory_2"),
+         ("report.py", "Collect results and download one HTML report", "description")]
+for path, label, icon in LINKS:
+    st.page_link(f"../pages/{path}", label=label, icon=f":material/{icon}:")
 
 st.subheader("Analyzers")
 for an in list_analyzers():

@@ -6,8 +6,12 @@ import torch
 from safetensors.torch import save
 
 from workbench.core.errors import InputTooLargeError, WeightsError
-from workbench.io.weights import (load_pinned_checkpoint, load_user_safetensors, refuse_unsafe_environment,
-                                  sha256_file)
+from workbench.io.weights import (
+    load_pinned_checkpoint,
+    load_user_safetensors,
+    refuse_unsafe_environment,
+    sha256_file,
+)
 
 
 def _ref():

@@ -10,8 +10,9 @@ only ever sees cards.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from workbench.core.errors import UnknownIdError
 
@@ -36,8 +37,8 @@ class ModelCard:
     architecture: str
     input_shape: tuple
     build: Callable[[], Any]
-    loader: Callable[["ModelCard"], Any]
-    status: Callable[["ModelCard"], dict]
+    loader: Callable[[ModelCard], Any]
+    status: Callable[[ModelCard], dict]
     preprocess: Callable[[Any], Any]
     display: Callable[[Any], Any]
     weights_source: str
@@ -84,7 +85,7 @@ _CARDS: dict[str, ModelCard] = {}
 _FACTORIES: dict[str, Callable[[str], ModelCard]] = {}
 
 
-def register_card_factory(family: str, make: Callable[[str], "ModelCard | None"]) -> None:
+def register_card_factory(family: str, make: Callable[[str], ModelCard | None]) -> None:
     """Resolve ids ``<family>.<tag>`` on first use; ``make(tag)`` returns a card or None (unknown)."""
     _FACTORIES[family] = make
 

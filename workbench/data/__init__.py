@@ -9,7 +9,13 @@ Data ids:
 A path to a PNG/JPEG file is also accepted and decoded through ``workbench.io``.
 """
 
-from workbench.data.registry import (Sample, dataset_arrays, get_samples, list_datasets,
-                                     list_items, store_upload)
+from workbench.data.registry import (
+                                     Sample,
+                                     dataset_arrays,
+                                     get_samples,
+                                     list_datasets,
+                                     list_items,
+                                     store_upload,
+)
 
 __all__ = ["Sample", "dataset_arrays", "get_samples", "list_datasets", "list_items", "store_upload"]

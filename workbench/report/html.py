@@ -63,7 +63,7 @@ def render_report(results: list[Result], title: str = "CNN workbench report") ->
     checks = [c for r in results for c in r.checks]
     return _ENV.get_template("report.html.j2").render(
         title=title, results=views, plotly_js=_plotly_js(), version=ver,
-        created=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        created=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         n_checks=len(checks), n_passed=sum(c.passed for c in checks))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from workbench.core.errors import ComputeError
 from workbench.runtime.device import is_oom

@@ -4,8 +4,8 @@ and how it reports (progress, cancel)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from workbench.core.errors import Cancelled
 

