@@ -5,18 +5,23 @@ from __future__ import annotations
 import functools
 
 from workbench.core.hooks import removable
-from workbench.runtime.runner import load_model
+from workbench.runtime.runner import shared_model
 
 
 @functools.lru_cache(maxsize=16)
 def architecture_table(model_id: str) -> tuple[dict, ...]:
     """Leaf layers of a zoo model: name, type, output shape (for one zero input), parameters.
 
-    Runs one forward pass on CPU with hooks that are removed afterwards.
+    Runs one forward pass on CPU with hooks that are removed afterwards, holding the shared
+    model's lock so no analysis sees the hooks.
     """
+    with shared_model(model_id, "cpu") as handle:
+        return _table(handle)
+
+
+def _table(handle) -> tuple[dict, ...]:
     import torch
 
-    handle = load_model(model_id, "cpu")
     module, rows, handles = handle.module, [], []
     leaves = [(n, m) for n, m in module.named_modules() if n and not list(m.children())]
 

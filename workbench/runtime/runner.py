@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as _dt
 import platform
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 
@@ -73,6 +75,16 @@ def load_model(model_id: str, device: str = "auto") -> ModelHandle:
     dev = pick_device(device)
     cached = _load(card, dev)
     return ModelHandle(card, cached.module, dev, cached.sha256)
+
+
+@contextlib.contextmanager
+def shared_model(model_id: str, device: str = "auto") -> Iterator[ModelHandle]:
+    """The shared model, held exclusively for the ``with`` block (for hooks outside the runner)."""
+    card = get_card(model_id)
+    dev = pick_device(device)
+    cached = _load(card, dev)
+    with cached.lock:
+        yield ModelHandle(card, cached.module, dev, cached.sha256)
 
 
 def make_batch(card: ModelCard, data_id: str, device: str) -> DataBatch:
