@@ -115,7 +115,9 @@ def _cmd_app(args) -> int:
 
     app = Path(__file__).with_name("app.py")
     sys.argv = ["streamlit", "run", str(app), "--server.address", args.host, "--server.port", str(args.port),
-                "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+                "--server.headless", "true", "--browser.gatherUsageStats", "false",
+                "--server.maxUploadSize", "250", "--client.showErrorDetails", "none",
+                "--client.toolbarMode", "minimal"]
     return stcli.main()
 
 
