@@ -51,7 +51,7 @@ def bars(labels: list[str], values: list[float], title: str, *, threshold: float
     """A bar chart with an optional dashed threshold line."""
     if orientation == "h":
         fig = go.Figure(go.Bar(x=values, y=labels, orientation="h", text=[f"{v:.3f}" for v in values]))
-        fig.update_yaxes(autorange="reversed")
+        fig.update_yaxes(autorange="reversed", automargin=True)
         fig.update_xaxes(title=xlabel)
         if threshold is not None:
             fig.add_vline(x=threshold, line_dash="dash", line_color="crimson",
@@ -62,5 +62,6 @@ def bars(labels: list[str], values: list[float], title: str, *, threshold: float
         if threshold is not None:
             fig.add_hline(y=threshold, line_dash="dash", line_color="crimson",
                           annotation_text=f"threshold {threshold:g}")
-    fig.update_layout(title=title, height=120 + 32 * max(len(labels), 3), margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    fig.update_layout(title=title, height=140 + 34 * max(len(labels), 3),
+                      margin={"l": 10, "r": 30, "t": 60, "b": 40})
     return fig

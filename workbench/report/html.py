@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import jinja2
+import plotly.graph_objects as go
 
 from workbench.core.result import Result
 
@@ -30,6 +31,8 @@ def _plotly_js() -> str:
 
 
 def _safe_json(fig) -> str:
+    if hasattr(fig, "update_layout") and not fig.layout.template.to_plotly_json():
+        fig = go.Figure(fig).update_layout(template="plotly_white")  # the app's theme is not in the JSON
     text = fig.to_json() if hasattr(fig, "to_json") else json.dumps(fig)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
