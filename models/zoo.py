@@ -59,6 +59,17 @@ def _build_torchvision(name: str):
     return getattr(torchvision.models, name)(weights=None)
 
 
+def training_data(dataset: str, split: str):
+    """Model-ready arrays of a built-in set's fixed split, for analyzers that train or fine-tune.
+
+    Returns ``(x, y)``: digits x float32 (N, 1, 32, 32), mnist1d x float32 (N, 1, 40); y int64 (N,).
+    """
+    from workbench.data.registry import dataset_arrays
+
+    x, y = dataset_arrays(dataset, split)
+    return (pp.digits_batch(x) if dataset == "digits" else pp.mnist1d_batch(x)), y
+
+
 # ---- cards -----------------------------------------------------------------------------------
 
 def _efficientnet_card() -> ModelCard:
@@ -92,7 +103,8 @@ def _trained_card(card_id: str, *, kind: str, title: str, architecture: str, inp
         default_data=DIGITS_DATA if digits else MNIST1D_DATA, description=description,
         trained=True, recipe=recipe["name"], seed=recipe["seed"], layers_of_interest=layers,
         licence="Apache-2.0 (weights trained locally by make zoo)", citation=citation,
-        extra={"target_accuracy": recipe["target_accuracy"]})
+        extra={"target_accuracy": recipe["target_accuracy"],
+               "training_data": functools.partial(training_data, recipe["dataset"])})
 
 
 def _untrained_card(name: str, title: str, architecture: str, layers: tuple, citation: str) -> ModelCard:

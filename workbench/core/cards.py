@@ -29,6 +29,9 @@ class ModelCard:
     ``display(sample) -> np.ndarray`` float32 in [0, 1], (H, W, 3) at the model's input size
     for images, (C, T) for signals. ``loader(card) -> nn.Module`` builds and loads weights,
     verifying sha256; ``status(card) -> dict`` says whether the weights are available.
+    ``extra["training_data"](split) -> (x, y)`` (split "train" | "test"; x float32 model-ready
+    (N, *input_shape), y int64 (N,)) is present on cards whose data set is built in, for analyzers
+    that train, fine-tune or need a labelled reference set.
     """
 
     id: str
