@@ -18,9 +18,10 @@ import torch
 from analyzers.attribution_result import METHODS, AttributionResult
 from workbench.core import Analyzer, Check, option, register_analyzer
 from workbench.core.errors import ConfigError
-from workbench.runtime.batching import run_batched
 
 RHO_THRESHOLD = 0.5
+IG_CHUNK = 16  # path steps per forward call: the cancel/progress granularity of IG
+OCCLUSION_PER_EVAL = 16
 GAP_THRESHOLD = 0.01
 
 
@@ -65,7 +66,7 @@ def _attribute(method: str, module, layer, x, target, baseline, cfg, window, str
     x = x.detach().requires_grad_(True)
     if method == "integrated_gradients":
         a = ca.IntegratedGradients(module).attribute(x, baseline, target=target, n_steps=cfg.n_steps,
-                                                     internal_batch_size=max(8, cfg.n_steps // 2))
+                                                     internal_batch_size=IG_CHUNK * x.shape[0])
     elif method == "saliency":
         a = ca.Saliency(module).attribute(x, target=target, abs=True)
     elif method == "input_x_gradient":
@@ -76,8 +77,20 @@ def _attribute(method: str, module, layer, x, target, baseline, cfg, window, str
     else:  # occlusion
         c = x.shape[1]
         a = ca.Occlusion(module).attribute(x, (c, window, window), strides=(c, stride, stride),
-                                           baselines=baseline, target=target, perturbations_per_eval=16)
+                                           baselines=baseline, target=target,
+                                           perturbations_per_eval=OCCLUSION_PER_EVAL)
     return a.detach().sum(1).float()
+
+
+def _expected_calls(method: str, x: torch.Tensor, cfg, window: int, stride: int) -> int:
+    """Forward calls a method makes over the batch x (N, C, H, W): the progress denominator."""
+    n = x.shape[0]
+    if method == "integrated_gradients":
+        return n * -(-cfg.n_steps // IG_CHUNK)
+    if method == "occlusion":
+        cells = [-(-(s - window) // stride) + 1 for s in x.shape[-2:]]
+        return n * (1 + -(-cells[0] * cells[1] // OCCLUSION_PER_EVAL))
+    return n
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -119,7 +132,7 @@ class Attribution(Analyzer):
         module, card, x = model.module, model.card, data.x
         ctx.progress(0.02, "forward pass")
         with torch.no_grad():
-            logits = run_batched(module, x, ctx, stop=0.05, label="forward")
+            logits = ctx.batched(module, x, stop=0.05, label="forward")
         probs = torch.softmax(logits.float(), 1)
         if config.target >= logits.shape[1]:
             raise ConfigError(f"target {config.target} is not a class of {card.id} (0..{logits.shape[1] - 1})")
@@ -133,11 +146,13 @@ class Attribution(Analyzer):
         maps, metrics, checks = {}, {}, []
         span = 0.9 / (len(methods) * (2 if config.sanity_check else 1))
         pos = 0.05
+        idx = torch.arange(x.shape[0], device=x.device)
         for m in methods:
-            idx = torch.arange(x.shape[0], device=x.device)
-            maps[m] = run_batched(
-                lambda i, m=m: _attribute(m, module, layer, x[i], target[i], baseline[i], config, window, stride),
-                idx, ctx, start=pos, stop=pos + span, label=m.replace("_", " "))
+            watched = ctx.watch(module, _expected_calls(m, x, config, window, stride), start=pos, stop=pos + span,
+                                label=m.replace("_", " "))
+            maps[m] = ctx.batched(lambda i, m=m, w=watched: _attribute(m, w, layer, x[i], target[i], baseline[i],
+                                                                        config, window, stride),
+                                  idx, report=False)
             pos += span
         arrays = {"input_display": data.display, "target": target.cpu().numpy(),
                   "probs": probs.detach().cpu().numpy()}
@@ -180,9 +195,11 @@ class Attribution(Analyzer):
         rlayer = dict(rnd.named_modules()).get(layer_name) if layer_name else None
         idx = torch.arange(x.shape[0], device=x.device)
         for m in methods:
-            r = run_batched(lambda i, m=m: _attribute(m, rnd, rlayer, x[i], target[i], baseline[i], config,
-                                                      window, stride),
-                            idx, ctx, start=pos, stop=pos + span, label=f"randomized {m.replace('_', ' ')}")
+            watched = ctx.watch(rnd, _expected_calls(m, x, config, window, stride), start=pos, stop=pos + span,
+                                label=f"randomized {m.replace('_', ' ')}")
+            r = ctx.batched(lambda i, m=m, w=watched: _attribute(m, w, rlayer, x[i], target[i], baseline[i], config,
+                                                                  window, stride),
+                            idx, report=False)
             pos += span
             r = r.cpu().numpy()
             rho = float(np.mean([_spearman(a, b) for a, b in zip(maps[m].cpu().numpy(), r, strict=True)]))

@@ -115,3 +115,23 @@ def test_attribution_flow_and_report_download(server, page, tmp_path):
     html = path.read_text()
     assert "Plotly.newPlot" in html and "digits_vgg.sk" in html and "ig_completeness" in html
     shutil.copy(path, SHOTS.parent / "report.html")
+
+
+def test_long_run_can_be_cancelled_and_earlier_results_stay(server, page):
+    _nav(page, "Attribution")
+    page.get_by_test_id("stSelectbox").first.click()
+    page.get_by_role("option", name="efficientnet_lite0.imagenet").click()
+    page.get_by_text("Advanced settings").click()
+    steps = page.get_by_role("spinbutton", name="n steps")
+    steps.fill("1024")
+    steps.press("Enter")
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Run attribution").click()
+    page.get_by_role("button", name="Cancel").wait_for(timeout=60_000)
+    page.get_by_test_id("stProgress").first.wait_for()
+    page.screenshot(path=SHOTS / "attribution_running.png", full_page=True)
+    page.get_by_role("button", name="Cancel").click()
+    page.get_by_text("The run was cancelled").wait_for(timeout=60_000)
+    assert not page.get_by_test_id("stException").count()
+    # the digits result from the first test is still on the page
+    assert page.get_by_text("attribution · digits_vgg.sk").count() >= 1

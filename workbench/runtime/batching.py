@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from workbench.core.errors import ComputeError
 from workbench.runtime.device import is_oom
 
 
-def run_batched(fn: Callable, x, ctx, *, start: float = 0.0, stop: float = 1.0, label: str = ""):
+def run_batched(fn: Callable, x, ctx, *, start: float = 0.0, stop: float = 1.0, label: str = "",
+                report: bool = True):
     """``fn(chunk) -> tensor`` over ``x`` (N, ...) in chunks of ``ctx.batch_size``.
 
     On out-of-memory the chunk size halves (down to 1) and the failed chunk is retried;
@@ -34,6 +36,34 @@ def run_batched(fn: Callable, x, ctx, *, start: float = 0.0, stop: float = 1.0, 
                 torch.cuda.empty_cache()
             continue
         i += size
-        ctx.progress(start + (stop - start) * i / n, f"{label} {i}/{n}".strip())
+        if report:
+            ctx.progress(start + (stop - start) * i / n, f"{label} {i}/{n}".strip())
     ctx.batch_size = size  # remember what fit
     return torch.cat(outs) if outs else x[:0]
+
+
+@functools.lru_cache(maxsize=1)
+def _watched_class():
+    import torch
+
+    class Watched(torch.nn.Module):
+        """Forwards to ``inner``; each call advances progress and checks cancel."""
+
+        def __init__(self, inner, ctx, expected: int, start: float, stop: float, label: str) -> None:
+            super().__init__()
+            self.inner, self._ctx, self._expected = inner, ctx, expected
+            self._span, self._label, self.calls = (start, stop), label, 0
+
+        def forward(self, *args, **kwargs):
+            self.calls += 1
+            a, b = self._span
+            self._ctx.progress(a + (b - a) * min(1.0, (self.calls - 1) / self._expected), self._label)
+            return self.inner(*args, **kwargs)
+
+    return Watched
+
+
+def __getattr__(name: str):
+    if name == "Watched":  # built lazily so importing this module does not import torch
+        return _watched_class()
+    raise AttributeError(name)

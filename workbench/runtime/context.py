@@ -57,3 +57,19 @@ class RunContext:
     def sub(self, start: float, stop: float) -> Callable[[float, str], None]:
         """A progress function mapping [0, 1] onto [start, stop] of this run."""
         return lambda f, msg="": self.progress(start + (stop - start) * f, msg)
+
+    def batched(self, fn: Callable, x, *, start: float = 0.0, stop: float = 1.0, label: str = "",
+                report: bool = True):
+        """``fn(chunk)`` over ``x`` (N, ...) in chunks of ``batch_size``, halving it on out-of-memory,
+        with progress on [start, stop] and cancel between chunks. Analyzers call this (they never
+        import the runtime)."""
+        from workbench.runtime.batching import run_batched
+
+        return run_batched(fn, x, self, start=start, stop=stop, label=label, report=report)
+
+    def watch(self, module, expected_calls: int, *, start: float, stop: float, label: str = ""):
+        """A transparent wrapper around ``module`` that reports progress and honours cancel on
+        every forward call: for library calls (captum, zennit) that loop internally."""
+        from workbench.runtime.batching import Watched
+
+        return Watched(module, self, max(1, int(expected_calls)), start, stop, label)
