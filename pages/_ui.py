@@ -109,6 +109,10 @@ def render_result(result, key: str) -> None:
     summary = result.summary()
     if summary:
         st.info(summary)
+    failed = [c for c in result.checks if not c.passed]
+    if failed:
+        st.warning("Failing checks: " + "; ".join(f"**{c.name}**: {c.message}" for c in failed),
+                   icon=":material/warning:")
     st.dataframe([{"check": c.name, "result": "pass" if c.passed else "FAIL",
                    "value": c.value, "threshold": c.threshold, "meaning": c.message} for c in result.checks],
                  hide_index=True, width="stretch",

@@ -116,3 +116,35 @@ def test_jobs_report_progress_done_failed_and_cancelled(toy_card):
     slow.cancel()
     slow.wait(60)
     assert slow.state == "cancelled"
+
+
+@dataclass(frozen=True)
+class _Cfg2:
+    mode: str = option("weights", "what to tamper with", choices=("weights", "train", "none"))
+
+
+@register_analyzer
+class Tamper(Analyzer):
+    """Test-only analyzer that changes the shared model: the runner must refuse and evict it."""
+
+    name = "test_tamper"
+    Config = _Cfg2
+    supports = ("image2d",)
+
+    def run(self, model, data, config, ctx):
+        if config.mode == "weights":
+            with torch.no_grad():
+                next(model.module.parameters()).mul_(1.0)
+        elif config.mode == "train":
+            model.module.train()
+        return Result(self.name)
+
+
+@pytest.mark.parametrize("mode", ["weights", "train"])
+def test_runner_refuses_an_analyzer_that_changes_the_shared_model(toy_card, mode):
+    first = load_model("toy_cnn.test", "cpu").module
+    with pytest.raises(ComputeError, match="changed the parameters or mode"):
+        run(RunSpec("test_tamper", "toy_cnn.test", "digits:0", {"mode": mode}, device="cpu"))
+    fresh = load_model("toy_cnn.test", "cpu").module
+    assert fresh is not first and not fresh.training  # evicted and reloaded pristine
+    run(RunSpec("test_tamper", "toy_cnn.test", "digits:0", {"mode": "none"}, device="cpu"))  # control passes

@@ -21,7 +21,7 @@ from workbench.core.config import describe
 from workbench.core.errors import UnknownIdError
 from workbench.core.result import Result
 
-KINDS = ("image2d", "signal1d", "eeg")
+KINDS = ("image2d", "signal1d", "eeg", "vector")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 

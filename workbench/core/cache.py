@@ -49,6 +49,10 @@ class BoundedCache:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._data
 
+    def discard(self, key: Hashable) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
     def clear(self) -> None:
         with self._lock:
             self._data.clear()

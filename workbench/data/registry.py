@@ -19,16 +19,21 @@ SKIMAGE_IMAGES = ("astronaut", "brick", "camera", "cat", "cell", "checkerboard",
                   "immunohistochemistry", "logo", "microaneurysms", "moon", "page", "retina",
                   "rocket", "shepp_logan_phantom", "text")
 MNIST1D_SEED = 42
+#: generated 2-D toy sets (Yeom et al.'s pruning toy): sklearn make_moons / make_circles, fixed seed
+TOY2D_SETS = ("moons", "circles")
+TOY2D_SEED = 0
+TOY2D_SPLIT = (1000, 500)  # train, test
 _UPLOADS = BoundedCache(32)
 
 
 @dataclass(frozen=True)
 class Sample:
     """One raw input. ``array``: image float32 (H, W) or (H, W, 3) in [0, 1];
-    signal float32 (C, T) in its own units. ``label`` is the class index when known."""
+    signal float32 (C, T) in its own units; vector float32 (D,) feature values.
+    ``label`` is the class index when known."""
 
     id: str
-    kind: str  # "image" | "signal"
+    kind: str  # "image" | "signal" | "vector"
     array: np.ndarray
     label: int | None = None
     label_name: str = ""
@@ -66,14 +71,32 @@ def _mnist1d(num_samples: int = 5000, seed: int = MNIST1D_SEED) -> dict:
     return {"x": x, "y": y, "train": np.arange(n_tr), "test": np.arange(n_tr, len(y))}
 
 
+@functools.lru_cache(maxsize=2)
+def _toy2d(name: str) -> dict:
+    """moons (noise 0.1) or circles (noise 0.1, factor 0.3), 1500 points from seed 0: first 1000 train, last 500
+    test (sklearn shuffles the points, so both splits are balanced in expectation)."""
+    from sklearn.datasets import make_circles, make_moons
+
+    n = sum(TOY2D_SPLIT)
+    if name == "moons":
+        x, y = make_moons(n_samples=n, noise=0.1, random_state=TOY2D_SEED)
+    else:
+        x, y = make_circles(n_samples=n, noise=0.1, factor=0.3, random_state=TOY2D_SEED)
+    return {"x": x.astype(np.float32), "y": y.astype(np.int64), "train": np.arange(TOY2D_SPLIT[0]),
+            "test": np.arange(TOY2D_SPLIT[0], n)}
+
+
 def dataset_arrays(name: str, split: str = "train", **kwargs) -> tuple[np.ndarray, np.ndarray]:
-    """Raw arrays of a built-in set: digits (N, 8, 8) in [0, 1], mnist1d (N, 40); labels int64."""
+    """Raw arrays of a built-in set: digits (N, 8, 8) in [0, 1], mnist1d (N, 40), moons / circles (N, 2);
+    labels int64."""
     if name == "digits":
         d = _digits()
     elif name == "mnist1d":
         d = _mnist1d(**kwargs)
+    elif name in TOY2D_SETS:
+        d = _toy2d(name)
     else:
-        raise UnknownIdError(f"no array data set {name!r}", "use digits or mnist1d")
+        raise UnknownIdError(f"no array data set {name!r}", "use digits, mnist1d, moons or circles")
     if split not in ("train", "test", "all"):
         raise DataError(f"split {split!r} is not train, test or all")
     idx = np.arange(len(d["y"])) if split == "all" else d[split]
@@ -88,6 +111,10 @@ def list_datasets() -> list[dict]:
          "about": "mnist1d, generated locally (seed 42): 40-sample 1-D digit signals"},
         {"name": "skimage", "kind": "image", "size": len(SKIMAGE_IMAGES), "classes": 0,
          "about": "real pictures bundled in scikit-image (chelsea, coffee, astronaut, ...)"},
+        {"name": "moons", "kind": "vector", "size": sum(TOY2D_SPLIT), "classes": 2,
+         "about": "sklearn make_moons, 2-D points, noise 0.1, seed 0 (1000 train / 500 test)"},
+        {"name": "circles", "kind": "vector", "size": sum(TOY2D_SPLIT), "classes": 2,
+         "about": "sklearn make_circles, 2-D points, noise 0.1, factor 0.3, seed 0 (1000 train / 500 test)"},
     ]
 
 
@@ -99,9 +126,11 @@ def list_items(name: str, limit: int = 24) -> list[str]:
         return [f"digits:{i}" for i in _digits()["test"][:limit]]
     if name == "mnist1d":
         return [f"mnist1d:{i}" for i in _mnist1d()["test"][:limit]]
+    if name in TOY2D_SETS:
+        return [f"{name}:{i}" for i in _toy2d(name)["test"][:limit]]
     if name == "upload":
         return [f"upload:{k}" for k in list(_UPLOADS._data)]
-    raise UnknownIdError(f"no data set {name!r}", "use digits, mnist1d or skimage")
+    raise UnknownIdError(f"no data set {name!r}", "use digits, mnist1d, moons, circles or skimage")
 
 
 def _skimage(name: str) -> Sample:
@@ -119,7 +148,7 @@ def _skimage(name: str) -> Sample:
 
 
 def _indexed(name: str, rest: str) -> list[Sample]:
-    d = _digits() if name == "digits" else _mnist1d()
+    d = _toy2d(name) if name in TOY2D_SETS else _digits() if name == "digits" else _mnist1d()
     parts = rest.split(":")
     try:
         if len(parts) == 2 and parts[0] in ("train", "test"):
@@ -132,10 +161,10 @@ def _indexed(name: str, rest: str) -> list[Sample]:
     n = len(d["y"])
     if not idx or any(i < 0 or i >= n for i in idx):
         raise DataError(f"{name} index out of range in {rest!r} (0..{n - 1})")
-    kind = "image" if name == "digits" else "signal"
+    kind = "vector" if name in TOY2D_SETS else "image" if name == "digits" else "signal"
     out = []
     for i in idx:
-        arr = d["x"][i] if kind == "image" else d["x"][i][None, :]
+        arr = d["x"][i] if kind in ("image", "vector") else d["x"][i][None, :]
         out.append(Sample(f"{name}:{i}", kind, arr.astype(np.float32), int(d["y"][i]),
                           str(int(d["y"][i])), name))
     return out
@@ -151,7 +180,7 @@ def get_samples(data_id: str) -> list[Sample]:
     """Resolve a data id (or an image path) to samples. Raises a typed error otherwise."""
     data_id = (data_id or "").strip()
     name, _, rest = data_id.partition(":")
-    if name in ("digits", "mnist1d") and rest:
+    if name in ("digits", "mnist1d", *TOY2D_SETS) and rest:
         return _indexed(name, rest)
     if name == "skimage" and rest:
         return [_skimage(rest)]
@@ -165,4 +194,5 @@ def get_samples(data_id: str) -> list[Sample]:
 
         return [load_image_file(data_id)]
     raise UnknownIdError(f"no data {data_id!r}",
-                         "use digits:N, digits:test:N, mnist1d:N, skimage:NAME or a PNG/JPEG path")
+                         "use digits:N, digits:test:N, mnist1d:N, moons:N, circles:test:N, skimage:NAME "
+                         "or a PNG/JPEG path")

@@ -92,7 +92,7 @@ def make_batch(card: ModelCard, data_id: str, device: str) -> DataBatch:
     import torch
 
     samples = get_samples(data_id)
-    kinds = {"image2d": "image", "signal1d": "signal", "eeg": "signal"}
+    kinds = {"image2d": "image", "signal1d": "signal", "eeg": "signal", "vector": "vector"}
     wrong = [s.id for s in samples if s.kind != kinds.get(card.kind)]
     if wrong:
         raise DataError(f"{wrong[0]} is a {samples[0].kind}, but {card.id} takes {card.kind} input",
@@ -110,17 +110,29 @@ def _seed(seed: int) -> None:
     np.random.seed(seed % (2**32))
 
 
-def _run_guarded(cls, handle: ModelHandle, batch, config, ctx, seed: int) -> Result:
-    """Run the analyzer and fail loudly if it left a hook on the module, error or not."""
-    before = count_hooks(handle.module)
+def _fingerprint(module) -> tuple:
+    """Cheap state fingerprint of a module: every tensor's in-place version counter and identity,
+    and every submodule's train/eval flag. Any in-place write, swap or mode change alters it."""
+    tensors = [(n, id(t), t._version) for n, t in module.state_dict(keep_vars=True).items()]
+    return tuple(tensors), tuple(m.training for m in module.modules())
+
+
+def _run_guarded(cls, handle: ModelHandle, batch, config, ctx, seed: int, shared: bool) -> Result:
+    """Run the analyzer; fail loudly if it left a hook on the module or, for a shared module,
+    changed its parameters, buffers or mode (error or not). A tampered shared model is evicted."""
+    before, state = count_hooks(handle.module), _fingerprint(handle.module) if shared else None
     _seed(seed)
     try:
         return cls().run(handle, batch, config, ctx)
     finally:
         left = count_hooks(handle.module) - before
-        if left:
-            raise ComputeError(f"{cls.name} left {left} hook(s) on {handle.card.id}",
-                               "this is a bug in the analyzer")
+        changed = shared and _fingerprint(handle.module) != state
+        if (changed or left) and shared:
+            _MODELS.discard((handle.card.id, handle.device))
+        if left or changed:
+            what = f"left {left} hook(s) on" if left else "changed the parameters or mode of"
+            raise ComputeError(f"{cls.name} {what} the shared model {handle.card.id}",
+                               "this is a bug in the analyzer; the model is reloaded on the next run")
 
 
 def run(spec: RunSpec, ctx: RunContext | None = None) -> Result:
@@ -150,11 +162,11 @@ def run(spec: RunSpec, ctx: RunContext | None = None) -> Result:
         with cached.lock:
             module = copy.deepcopy(cached.module)
         result = _run_guarded(cls, ModelHandle(card, module, ctx.device, cached.sha256), batch, config,
-                              ctx, spec.seed)
+                              ctx, spec.seed, shared=False)
     else:  # one run at a time on a shared module (hooks are per-module state)
         with cached.lock:
             result = _run_guarded(cls, ModelHandle(card, cached.module, ctx.device, cached.sha256),
-                                  batch, config, ctx, spec.seed)
+                                  batch, config, ctx, spec.seed, shared=True)
     return _stamp(result, cls, config, card, data_id if batch is not None else "", cached.sha256, ctx,
                   spec.seed, t0)
 
