@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from workbench.core.errors import DataError, InputTooLargeError
 from workbench.data.registry import Sample
@@ -24,6 +24,17 @@ def _check_header(im: Image.Image) -> None:
                                  "downscale it first")
     if getattr(im, "n_frames", 1) != 1:
         raise DataError(f"image has {im.n_frames} frames", "upload a single still image")
+
+
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _check_end(data: bytes, fmt: str, name: str) -> None:
+    """Refuse bytes after the image's end marker: polyglots (PNG+ZIP, JPEG+HTML) hide payloads there."""
+    if fmt == "PNG" and not data.endswith(_PNG_END):
+        raise DataError(f"{name} has data after or instead of the PNG end chunk", "re-save it as a plain PNG")
+    if fmt == "JPEG" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        raise DataError(f"{name} has data after or instead of the JPEG end marker", "re-save it as a plain JPEG")
 
 
 def decode_image(data: bytes, name: str = "upload") -> Sample:
@@ -42,7 +53,10 @@ def decode_image(data: bytes, name: str = "upload") -> Sample:
             Image.MAX_IMAGE_PIXELS = limits.MAX_IMAGE_PIXELS
             with Image.open(io.BytesIO(data), formats=list(limits.IMAGE_FORMATS)) as im:
                 _check_header(im)
-                im = im.convert("RGB")
+                _check_end(data, im.format, name)
+                im.verify()  # checksums and the closing chunk, before any pixel is decoded
+            with Image.open(io.BytesIO(data), formats=list(limits.IMAGE_FORMATS)) as im:
+                im = ImageOps.exif_transpose(im).convert("RGB")
                 arr = np.asarray(im, dtype=np.float32) / 255.0
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputTooLargeError(f"{name} declares more than {limits.MAX_IMAGE_PIXELS} pixels",

@@ -1,0 +1,244 @@
+"""Deterministic malformed-input corpus for every loader (RELIABILITY.md plan item 1).
+
+``python -m tests.reliability.corpus DIR`` writes it to disk; the tests build it in memory.
+Each loader gets 200 files: 20 truncations, 50 bit-flip sets, 50 header-field mutations,
+20 oversize claims, 20 wrong-format-right-extension, 10 polyglots, 10 empty or near-empty and
+20 valid controls. Every case is (name, bytes, is_valid_control).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+SEED = 20261122
+Case = tuple[str, bytes, bool]
+
+
+def _png(w: int, h: int, seed: int) -> bytes:
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _jpeg(w: int, h: int, seed: int) -> bytes:
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png_with_ihdr(w: int, h: int, depth: int = 8, color: int = 2, extra: bytes = b"") -> bytes:
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, color, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + extra + _chunk(b"IDAT", zlib.compress(b"\0" * 64)) \
+        + _chunk(b"IEND", b"")
+
+
+def _other_formats() -> list[bytes]:
+    """Real files of formats the loaders must not accept (GIF, BMP, TIFF, ICO, WebP, PDF, zip...)."""
+    from PIL import Image
+
+    out = []
+    img = Image.new("RGB", (8, 8), (10, 200, 30))
+    for fmt in ("GIF", "BMP", "TIFF", "ICO", "WEBP", "PPM", "PCX", "TGA"):  # PDF/EPS embed dates
+        buf = io.BytesIO()
+        try:
+            img.save(buf, fmt)
+        except (OSError, KeyError, ValueError):
+            continue
+        out.append(buf.getvalue())
+    out += [b"PK\x03\x04" + bytes(60), b"%PDF-1.4\n%%EOF", b"SIMPLE  =                    T" + bytes(2850),
+            b"8BPS\x00\x01" + bytes(60), b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>",
+            b"\x7fELF" + bytes(60), b"#!/bin/sh\nrm -rf /\n", json.dumps({"a": 1}).encode()]
+    return out
+
+
+def _flip(data: bytes, rng: random.Random, lo: int, hi: int, n: int) -> bytes:
+    b = bytearray(data)
+    for _ in range(n):
+        i = rng.randrange(lo, min(hi, len(b)))
+        b[i] ^= 1 << rng.randrange(8)
+    return bytes(b)
+
+
+def _common(valid: list[bytes], rng: random.Random, flip_range, header_mutants, oversize, wrong, polyglots):
+    """Assemble the 200 cases from loader-specific pieces."""
+    base = valid[0]
+    cases: list[Case] = [(f"valid_{i:02d}", v, True) for i, v in enumerate(valid[:20])]
+    for i in range(20):
+        cut = max(1, int(len(base) * (i + 1) / 22))
+        cases.append((f"truncated_{i:02d}", base[:cut], False))
+    lo, hi = flip_range(base)
+    for i in range(50):
+        cases.append((f"bitflip_{i:02d}", _flip(base, rng, lo, hi, 1 + i % 8), False))
+    cases += [(f"header_{i:02d}", m, False) for i, m in enumerate(header_mutants[:50])]
+    cases += [(f"oversize_{i:02d}", m, False) for i, m in enumerate(oversize[:20])]
+    cases += [(f"wrongformat_{i:02d}", wrong[i % len(wrong)] + bytes([i]), False) for i in range(20)]
+    cases += [(f"polyglot_{i:02d}", m, False) for i, m in enumerate(polyglots[:10])]
+    empties = [b"", b"\0", b"\n", b" " * 8, b"\0" * 8, base[:1], base[:4], base[:8], b"\xff" * 16, b"{}"]
+    cases += [(f"empty_{i:02d}", m, False) for i, m in enumerate(empties)]
+    assert len(cases) == 200, len(cases)
+    return cases
+
+
+# ---- images ------------------------------------------------------------------------------------
+
+def image_corpus() -> list[Case]:
+    rng = random.Random(SEED)
+    valid = [_png(8 + i, 6 + i, i) for i in range(10)] + [_jpeg(8 + i, 8, i) for i in range(10)]
+
+    def png_flip_range(b):  # CRC-protected region: every flip must be detected
+        return 8, len(b)
+
+    header = []
+    for i in range(50):
+        w, h = [(0, 5), (5, 0), (2**31 - 1, 5), (5, 2**31 - 1), (4097, 1), (1, 4097), (20000, 20000),
+                (5000, 3), (70000, 70000), (4096, 4096 + i)][i % 10]
+        depth, color = [(8, 2), (16, 2), (3, 2), (8, 5), (8, 9), (1, 6), (8, 2), (7, 0), (8, 3), (8, 2)][i // 5]
+        m = _png_with_ihdr(w, h, depth, color)
+        if i % 3 == 2:  # a header whose CRC no longer matches
+            m = m[:29] + bytes([m[29] ^ 0xFF]) + m[30:]
+        header.append(m)
+    oversize = [_png_with_ihdr(20000 + i, 20000, 8, 2) for i in range(10)]
+    oversize += [_png_with_ihdr(8, 8, 8, 2, _chunk(b"zTXt", b"k\0\0" + zlib.compress(b"A" * (60 << 20), 9)))]
+    oversize += [b"\xff\xd8\xff\xc0\x00\x11\x08" + struct.pack(">HH", 65000, 65000) + b"\x03" + bytes(9)
+                 for _ in range(4)]
+    oversize += [valid[0] + bytes(21 * 1024 * 1024)] * 5
+    polyglots = [valid[0] + b"PK\x03\x04" + bytes(30), b"GIF89a" + valid[0], b"%PDF-1.4" + valid[0],
+                 valid[10][:20] + valid[0], b"<html><script>alert(1)</script>" + valid[0]]
+    polyglots += [b"\x89PNG\r\n\x1a\n" + b"<script>" * (i + 1) for i in range(5)]
+    return _common(valid, rng, png_flip_range, header, oversize, _other_formats(), polyglots)
+
+
+# ---- safetensors ---------------------------------------------------------------------------------
+
+def reference_state_dict():
+    import torch
+
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(),
+                            torch.nn.Linear(4, 2))
+    return m.state_dict()
+
+
+def _st(header: dict, payload: bytes) -> bytes:
+    h = json.dumps(header).encode()
+    return struct.pack("<Q", len(h)) + h + payload
+
+
+def safetensors_corpus() -> list[Case]:
+    import torch
+    from safetensors.torch import save
+
+    rng = random.Random(SEED + 1)
+    ref = reference_state_dict()
+    valid = []
+    for i in range(20):
+        g = torch.Generator().manual_seed(i)
+        dtype = (torch.float32, torch.float16, torch.bfloat16)[i % 3]
+        valid.append(save({k: (torch.randn(v.shape, generator=g).to(dtype) if v.is_floating_point() else v)
+                           for k, v in ref.items()}))
+    base = valid[0]
+    n = struct.unpack("<Q", base[:8])[0]
+    header = json.loads(base[8:8 + n])
+    payload = base[8 + n:]
+
+    def header_range(b):  # flips in the header: the tensor bytes themselves may hold any float
+        return 8, 8 + n
+
+    mutants = []
+    keys = [k for k in header if k != "__metadata__"]
+    for i in range(50):
+        h = json.loads(json.dumps(header))
+        k = keys[i % len(keys)]
+        kind = i // len(keys) % 6 if len(keys) else 0
+        if kind == 0:
+            h[k]["shape"] = [s + 1 for s in h[k]["shape"]] or [2]
+        elif kind == 1:
+            h[k]["dtype"] = ["I64", "F64", "U8", "BOOL", "I32", "X99"][i % 6]
+        elif kind == 2:
+            h[k]["data_offsets"] = [h[k]["data_offsets"][0], h[k]["data_offsets"][1] + 4096 * (i + 1)]
+        elif kind == 3:
+            h[k + "_extra"] = h.pop(k)
+        elif kind == 4:
+            h.pop(k)
+        else:
+            h[k]["data_offsets"] = [-1, 4]
+        mutants.append(_st(h, payload))
+    oversize = [struct.pack("<Q", (100 << 20) + i) + b"{" for i in range(5)]
+    oversize += [struct.pack("<Q", 2**63 + i) + b"{}" for i in range(5)]
+    many = {f"t{j}": {"dtype": "F32", "shape": [1], "data_offsets": [4 * j, 4 * j + 4]} for j in range(100_000)}
+    oversize += [_st(many, bytes(400_000))] * 2
+    oversize += [struct.pack("<Q", len(base) + i) + base[8:] for i in range(8)]
+    polyglots = [b"\x80\x04\x95" + base, base + b"PK\x03\x04", _png(4, 4, 0) + base,
+                 b"PK\x03\x04" + base] + [struct.pack("<Q", 2) + b"[]" + payload] * 3 + \
+                [struct.pack("<Q", 4) + b'"ab"'] * 3
+    wrong = _other_formats() + [pickle_bytes({"a": 1})]
+    return _common(valid, rng, header_range, mutants, oversize, wrong, polyglots)
+
+
+def pickle_bytes(obj) -> bytes:
+    import pickle
+
+    return pickle.dumps(obj)
+
+
+# ---- zoo checkpoints (torch.save zip files) ------------------------------------------------------
+
+def checkpoint_corpus() -> list[Case]:
+    import torch
+
+    rng = random.Random(SEED + 2)
+    ref = reference_state_dict()
+    valid = []
+    for i in range(20):
+        buf = io.BytesIO()
+        torch.save({k: v + i for k, v in ref.items()}, buf)
+        valid.append(buf.getvalue())
+    base = valid[0]
+    mutants = []
+    for i in range(50):  # zip structure fields: local header sizes, central directory offsets, names
+        b = bytearray(base)
+        pos = [m for m in range(len(b) - 4) if b[m:m + 4] in (b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06")]
+        p = pos[i % len(pos)]
+        off = [18, 22, 26, 28, 16, 10, 42, 30, 12, 20][i // len(pos) % 10 if len(pos) else 0]
+        b[p + off:p + off + 4] = struct.pack("<I", rng.randrange(2**32))
+        mutants.append(bytes(b))
+    oversize = [base[:-22] + b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 65535, 65535, 2**32 - 1, 2**31, 0)
+                for _ in range(20)]
+    polyglots = [_png(4, 4, i) + base for i in range(5)] + [base + _png(4, 4, i) for i in range(5)]
+    return _common(valid, rng, lambda b: (0, len(b)), mutants, oversize, _other_formats(), polyglots)
+
+
+CORPORA = {"image": image_corpus, "safetensors": safetensors_corpus, "checkpoint": checkpoint_corpus}
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[0] if argv else "artifacts/corpus")
+    for loader, make in CORPORA.items():
+        d = out / loader
+        d.mkdir(parents=True, exist_ok=True)
+        for name, data, _ in make():
+            (d / name).write_bytes(data)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
