@@ -10,7 +10,7 @@ export OMP_WAIT_POLICY := PASSIVE
 export TORCH_FORCE_WEIGHTS_ONLY_LOAD := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup zoo run test test-fast bench report lint browser clean
+.PHONY: setup zoo run test test-fast bench report lint browser clean security fuzz fuzz-smoke
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -47,6 +47,26 @@ bench: setup zoo
 report: setup zoo
 	$(BIN)/workbench run attribution --model digits_vgg.sk --data digits:test:4 --out artifacts/demo
 	$(BIN)/workbench report artifacts/demo -o artifacts/report.html
+
+# Security rows of the reliability plan (RELIABILITY.md items 4, 5, 8, 18, 19) plus pip-audit.
+security: setup browser
+	$(BIN)/python -m pytest -q tests/reliability/test_malicious.py tests/reliability/test_corpus.py \
+	  tests/reliability/test_xss.py tests/reliability/test_architecture.py
+	$(BIN)/pip install -q pip-audit
+	$(BIN)/pip-audit -r requirements.txt --no-deps --disable-pip --progress-spinner off \
+	  $$(sed -n 's/^\([A-Z]*-[0-9A-Za-z-]*\).*/--ignore-vuln \1/p' .ci/audit-waivers.txt)
+
+FUZZ_SECONDS ?= 300
+fuzz: setup
+	$(BIN)/pip install -q atheris
+	for t in image safetensors checkpoint report; do \
+	  PYTHONPATH=. $(BIN)/python tests/fuzz/harness.py $$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 \
+	    -artifact_prefix=artifacts/fuzz-$$t- || exit 1; done
+	$(BIN)/python -m pytest -q tests/reliability/test_properties.py --hypothesis-seed=0 \
+	  -o "addopts=" -p no:cacheprovider
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=30
 
 lint: setup
 	$(BIN)/ruff check workbench analyzers models pages tests bench

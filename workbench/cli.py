@@ -111,14 +111,12 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_app(args) -> int:
-    from streamlit.web import cli as stcli
-
     app = Path(__file__).with_name("app.py")
-    sys.argv = ["streamlit", "run", str(app), "--server.address", args.host, "--server.port", str(args.port),
-                "--server.headless", "true", "--browser.gatherUsageStats", "false",
-                "--server.maxUploadSize", "250", "--client.showErrorDetails", "none",
-                "--client.toolbarMode", "minimal"]
-    return stcli.main()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.host,
+           "--server.port", str(args.port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--server.maxUploadSize", "250", "--client.showErrorDetails", "none", "--client.toolbarMode", "minimal"]
+    os.execv(sys.executable, cmd)  # replaces this process: the CLI itself never imports streamlit
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
