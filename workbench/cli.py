@@ -110,6 +110,29 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_lab(args) -> int:
+    from workbench.runtime.labs import check_answers, get_lab, labs
+
+    if args.lab_cmd == "list":
+        rows = [{"id": k, "title": v.title, "steps": len(v.steps), "points": v.total_points,
+                 "analyzers": sorted({r.analyzer for r in v.runs.values()})} for k, v in labs().items()]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        for r in [] if args.json else rows:
+            print(f"{r['id']:20} {r['steps']:2d} steps {r['points']:4g} pts  {r['title']}")
+        return 0
+    try:
+        answers = json.loads(Path(args.answers).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise WorkbenchError(f"cannot read answers from {args.answers} ({type(e).__name__})",
+                             'give a JSON object {"question_id": answer}') from None
+    if not isinstance(answers, dict):
+        raise WorkbenchError("the answers file must hold a JSON object {question_id: answer}")
+    report = check_answers(get_lab(args.lab), answers)
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
 def _cmd_app(args) -> int:
     app = Path(__file__).with_name("app.py")
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.host,
@@ -146,6 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("dirs", nargs="+")
     rp.add_argument("-o", "--output", required=True)
     rp.add_argument("--title", default="CNN workbench report")
+    lb = sub.add_parser("lab", help="teaching labs")
+    ls = lb.add_subparsers(dest="lab_cmd", required=True, parser_class=_Parser)
+    ll = ls.add_parser("list", help="every lab: id, steps, points")
+    ll.add_argument("--json", action="store_true")
+    lc = ls.add_parser("check", help="grade a student's answers against fresh analyzer runs")
+    lc.add_argument("lab")
+    lc.add_argument("--answers", required=True, help='JSON file {"question_id": answer}')
     ap = sub.add_parser("app", help="start the Streamlit app")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8501)
@@ -155,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"zoo": _cmd_zoo, "analyzers": _cmd_analyzers, "run": _cmd_run, "report": _cmd_report,
-                "app": _cmd_app}
+                "app": _cmd_app, "lab": _cmd_lab}
     try:
         from workbench.io.weights import refuse_unsafe_environment
         from workbench.runtime.zoo import load_user_cards

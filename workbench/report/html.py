@@ -56,8 +56,12 @@ def _view(r: Result, index: int) -> dict:
             "provenance": [(k, _fmt(v)) for k, v in prov.items()], "figures": figs}
 
 
-def render_report(results: list[Result], title: str = "CNN workbench report") -> str:
-    """HTML text of one report holding every result in order."""
+def render_report(results: list[Result], title: str = "CNN workbench report", lab: dict | None = None) -> str:
+    """HTML text of one report holding every result in order.
+
+    ``lab`` (optional) adds a graded lab sheet first: {"title", "student", "score", "total",
+    "questions": [{"question", "prompt", "given", "prediction", "reference", "correct", "points", "of"}]}.
+    """
     try:
         ver = version("cnn-workbench")
     except PackageNotFoundError:
@@ -67,11 +71,14 @@ def render_report(results: list[Result], title: str = "CNN workbench report") ->
     return _ENV.get_template("report.html.j2").render(
         title=title, results=views, plotly_js=_plotly_js(), version=ver,
         created=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        n_checks=len(checks), n_passed=sum(c.passed for c in checks))
+        n_checks=len(checks), n_passed=sum(c.passed for c in checks),
+        lab={**lab, "questions": [{k: _fmt(v) if k in ("given", "reference", "prediction") else v
+                                   for k, v in q.items()} for q in lab["questions"]]} if lab else None)
 
 
-def write_report(results: list[Result], path: str | Path, title: str = "CNN workbench report") -> Path:
+def write_report(results: list[Result], path: str | Path, title: str = "CNN workbench report",
+                 lab: dict | None = None) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(render_report(results, title), encoding="utf-8")
+    p.write_text(render_report(results, title, lab), encoding="utf-8")
     return p
