@@ -41,7 +41,7 @@ class Box:
 
     @property
     def eff_padding(self) -> tuple:
-        return tuple((r - 1) / 2 - s for r, s in zip(self.r, self.start))
+        return tuple((r - 1) / 2 - s for r, s in zip(self.r, self.start, strict=True))
 
 
 def identity(ndim: int, dims: tuple) -> Box:
@@ -81,16 +81,17 @@ def transposed_window(b: Box, params: dict[int, tuple]) -> Box:
     if b.kind != LOCAL:
         return b if b.kind in (GLOBAL, NONE) else make_global(b)
     r, j, st = list(b.r), list(b.j), list(b.start)
+    approx = b.approx
     for a, t in enumerate(b.dims):
         if t not in params:
             continue
         k, s, p, d = params[t]
         kk = d * (k - 1) + 1
+        approx = approx or (kk - 1) % s != 0
         r[a] += -(-(kk - 1) // s) * j[a]
         st[a] += (p - (kk - 1) / 2) / s * j[a]
         j[a] /= s
-    return b.replace(r=tuple(r), j=tuple(j), start=tuple(st), approx=b.approx or any(
-        params[t][1] != 1 and (d := params[t])[3] * (d[0] - 1) % d[1] != 0 for t in params if t in b.dims))
+    return b.replace(r=tuple(r), j=tuple(j), start=tuple(st), approx=approx)
 
 
 def shift(b: Box, offsets: dict[int, float], steps: dict[int, float] | None = None) -> Box:
@@ -106,24 +107,57 @@ def shift(b: Box, offsets: dict[int, float], steps: dict[int, float] | None = No
     return b.replace(start=tuple(st), j=tuple(j))
 
 
-def resample(b: Box, scales: dict[int, float], linear: bool) -> Box:
-    """Up/down-sampling by ``scale`` = out/in per tensor dim (interpolate, Upsample).
+def footprint(n_in: int, n_out: int, mode: str, align_corners: bool) -> tuple:
+    """First and last input index each output index of an interpolation reads (numpy (n_out,) each),
+    as PyTorch computes them; 'pixel_shuffle' reads floor(o / f) like 'nearest'."""
+    import numpy as np
 
-    Nearest: unit o copies input floor(o/scale); linear modes also read its neighbour, adding one
-    input unit to the size. Approximate whenever the scale is not 1.
-    """
+    o = np.arange(n_out, dtype=np.float64)
+    u = n_in / n_out
+    if mode in ("nearest", "pixel_shuffle"):
+        src = np.minimum(np.floor(o * u), n_in - 1)
+        return src, src
+    if mode == "nearest-exact":
+        src = np.minimum(np.floor((o + 0.5) * u), n_in - 1)
+        return src, src
+    if mode == "area":
+        return np.floor(o * u), np.ceil((o + 1) * u) - 1
+    x = o * (n_in - 1) / max(n_out - 1, 1) if align_corners else (o + 0.5) * u - 0.5
+    if mode != "bicubic":
+        x = np.maximum(x, 0.0)
+    lo = np.floor(x)
+    exact = np.isclose(x, lo)  # weight 0 on the neighbour: no gradient reaches it
+    if mode == "bicubic":  # the cubic kernel is 0 at the other integer offsets
+        return np.where(exact, lo, lo - 1), np.where(exact, lo, lo + 2)
+    return lo, np.where(exact, lo, lo + 1)
+
+
+def resample(b: Box, params: dict[int, tuple]) -> Box:
+    """Interpolation (interpolate, Upsample, PixelShuffle) per tensor dim ``t: (n_in, n_out, mode,
+    align_corners)``. Unit o reads input indices lo(o)..hi(o) (:func:`footprint`); we fit the linear
+    centre ``start + o * j * n_in/n_out`` and widen ``r`` by the largest deviation, so the box is exact
+    for integer downsampling and conservative (flagged approximate) otherwise."""
+    import numpy as np
+
     if b.kind != LOCAL:
         return b
     r, j, st = list(b.r), list(b.j), list(b.start)
     approx = b.approx
     for a, t in enumerate(b.dims):
-        sc = scales.get(t, 1.0)
-        if sc == 1.0:
+        if t not in params or params[t][0] == params[t][1] and params[t][2] != "bicubic":
             continue
-        approx = True
-        r[a] += (1.0 if linear else max(0.0, 1 / sc - 1)) * j[a]
-        st[a] += (0.5 / sc - 0.5) * j[a]
-        j[a] /= sc
+        n_in, n_out, mode, align = params[t]
+        lo, hi = footprint(n_in, n_out, mode, align)
+        keep = (lo >= 0) & (hi <= n_in - 1)  # border units read clamped indices
+        lo, hi = (lo[keep], hi[keep]) if keep.any() else (lo, hi)
+        o = np.arange(n_out, dtype=np.float64)[keep] if keep.any() else np.arange(n_out, dtype=np.float64)
+        u = (n_in - 1) / max(n_out - 1, 1) if align and mode not in ("nearest", "pixel_shuffle") else n_in / n_out
+        off = float(np.mean((lo + hi) / 2 - o * u))
+        half = float(np.max(np.maximum(np.abs(lo - o * u - off), np.abs(hi - o * u - off))))
+        approx = approx or not np.allclose((lo + hi) / 2 - o * u, off)
+        r[a] += 2 * half * j[a]
+        st[a] += off * j[a]
+        j[a] *= u
     return b.replace(r=tuple(r), j=tuple(j), start=tuple(st), approx=approx)
 
 
@@ -136,13 +170,13 @@ def union(boxes: list[Box], ndim: int) -> tuple[Box, bool]:
         return Box(NONE, ndim=ndim), True
     shifted = [b.replace(dims=tuple(t + ndim - b.ndim for t in b.dims), ndim=ndim) for b in real]
     if any(b.kind == GLOBAL for b in shifted):
-        g = next(b for b in shifted if b.kind == GLOBAL and b.dims) if any(
-            b.kind == GLOBAL and b.dims for b in shifted) else shifted[0]
-        dims = g.dims or next((b.dims for b in shifted if b.dims), ())
+        dims = next((b.dims for b in shifted if b.kind == GLOBAL and b.dims),
+                    next((b.dims for b in shifted if b.dims), ()))
         return Box(GLOBAL, dims, ndim=ndim), True
     if any(b.kind == FLAT for b in shifted):
         r = max((max(b.r) for b in shifted if b.r), default=1.0)
-        return Box(FLAT, (), (r,), ndim=ndim, approx=any(b.approx for b in shifted)), True
+        dims = next((b.dims for b in shifted if b.kind == FLAT and b.dims), ())
+        return Box(FLAT, dims, (r,), ndim=ndim, approx=any(b.approx for b in shifted)), True
     first = shifted[0]
     if any(b.dims != first.dims for b in shifted):
         return Box(FLAT, (), (max(max(b.r) for b in shifted),), ndim=ndim, approx=True), False
@@ -159,28 +193,39 @@ def union(boxes: list[Box], ndim: int) -> tuple[Box, bool]:
 
 
 def remap_reshape(b: Box, in_shape: tuple, out_shape: tuple) -> Box:
-    """A reshape/view/flatten: a spatial dim survives when the output has a dim of the same size at
-    the same prefix product (same memory layout); otherwise the spatial dims were merged (FLAT)."""
+    """A reshape/view/flatten/squeeze. A spatial dim survives when an output dim has the same size and
+    element stride (same memory layout); one merged into a bigger output dim makes the state FLAT
+    (``dims`` then name the merged dims); one split over several dims loses its position."""
     if b.kind == NONE:
         return b.replace(ndim=len(out_shape))
-    pin, pout = _prefix(in_shape), _prefix(out_shape)
-    new = []
+    sin, sout = _suffix(in_shape), _suffix(out_shape)
+    new, merged = [], False
     for t in b.dims:
-        cands = [o for o in range(len(out_shape)) if out_shape[o] == in_shape[t] and pout[o] == pin[t]]
-        if not cands:
-            if b.kind == GLOBAL:
-                return Box(GLOBAL, (), ndim=len(out_shape))
-            return Box(FLAT, (), (max(b.r),), ndim=len(out_shape), approx=b.approx)
-        new.append(cands[0])
+        lo, hi = sin[t], sin[t] * int(in_shape[t])
+        exact = [o for o in range(len(out_shape)) if sout[o] == lo and sout[o] * int(out_shape[o]) == hi]
+        cont = [o for o in range(len(out_shape))
+                if out_shape[o] > 1 and sout[o] <= lo and hi <= sout[o] * int(out_shape[o])]
+        if not exact and int(in_shape[t]) == 1:  # a size-1 spatial dim squeezed away
+            return Box(GLOBAL, (), ndim=len(out_shape)) if b.kind == GLOBAL else \
+                Box(FLAT, (), (max(b.r),), ndim=len(out_shape), approx=b.approx)
+        if exact or cont:
+            new.append((exact or cont)[0])
+            merged = merged or not exact
+            continue
+        if b.kind == GLOBAL:
+            return Box(GLOBAL, (), ndim=len(out_shape))
+        return Box(FLAT, (), (max(b.r),), ndim=len(out_shape), approx=b.approx)
+    if merged and b.kind == LOCAL:
+        return Box(FLAT, tuple(new), (max(b.r),), ndim=len(out_shape), approx=b.approx)
     return b.replace(dims=tuple(new), ndim=len(out_shape))
 
 
-def _prefix(shape: tuple) -> list[int]:
+def _suffix(shape: tuple) -> list[int]:
     out, p = [], 1
-    for s in shape:
+    for s in reversed(shape):
         out.append(p)
         p *= int(s)
-    return out
+    return out[::-1]
 
 
 def permute(b: Box, order: tuple) -> Box:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 DIVERGING = "RdBu_r"
+
+
+def esc(text) -> str:
+    """Escape a user-supplied string for plotly text (titles, labels, names): plotly.js renders a
+    pseudo-HTML subset (links included), so user text must never carry tags. Entities display as text."""
+    return html.escape(str(text), quote=True)
 
 
 def robust_scale(m: np.ndarray, q: float = 99.5) -> np.ndarray:
@@ -26,7 +34,8 @@ def overlay_grid(images: np.ndarray, maps: list[tuple[str, np.ndarray, bool]], r
     """
     n, cols = images.shape[0], 1 + len(maps)
     fig = make_subplots(rows=n, cols=cols, horizontal_spacing=0.01, vertical_spacing=0.04,
-                        column_titles=["input"] + [name for name, _, _ in maps], row_titles=row_titles)
+                        column_titles=["input"] + [esc(name) for name, _, _ in maps],
+                        row_titles=[esc(t) for t in row_titles])
     for r in range(n):
         rgb = (np.clip(images[r], 0, 1) * 255).astype(np.uint8)
         for c in range(cols):
@@ -42,13 +51,14 @@ def overlay_grid(images: np.ndarray, maps: list[tuple[str, np.ndarray, bool]], r
                 colorbar={"title": "relative", "len": 0.5}), r + 1, c + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)  # go.Image already pins aspect ratio and flips y
-    fig.update_layout(title=title, height=60 + 230 * n, margin={"l": 10, "r": 10, "t": 70, "b": 10})
+    fig.update_layout(title=esc(title), height=60 + 230 * n, margin={"l": 10, "r": 10, "t": 70, "b": 10})
     return fig
 
 
 def bars(labels: list[str], values: list[float], title: str, *, threshold: float | None = None,
          xlabel: str = "", orientation: str = "h") -> go.Figure:
-    """A bar chart with an optional dashed threshold line."""
+    """A bar chart with an optional dashed threshold line (labels and title are escaped)."""
+    labels, title = [esc(x) for x in labels], esc(title)
     if orientation == "h":
         fig = go.Figure(go.Bar(x=values, y=labels, orientation="h", text=[f"{v:.3f}" for v in values]))
         fig.update_yaxes(autorange="reversed", automargin=True)
