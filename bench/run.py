@@ -91,11 +91,29 @@ def analyzer_vs_captum(card, device: str, prof: dict) -> dict:
     return {"ours_s": round(ours, 4), "captum_s": round(base, 4), "ratio": round(ours / base, 3)}
 
 
+def analyzer_benches(only: str = "") -> list[tuple[str, object]]:
+    """``bench_<analyzer>()`` of every registered analyzer that ships one in ``bench/*_bench.py``."""
+    import importlib
+
+    from workbench.core.analyzer import list_analyzers
+
+    names = {a.name for a in list_analyzers()}
+    out = []
+    for path in sorted(Path(__file__).parent.glob("*_bench.py")):
+        module = importlib.import_module(f"bench.{path.stem}")
+        out += [(n[len("bench_"):], getattr(module, n)) for n in dir(module)
+                if n.startswith("bench_") and n[len("bench_"):] in names]
+    wanted = set(filter(None, only.split(",")))
+    return [(n, f) for n, f in out if not wanted or n in wanted]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="bench/results.json")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--models", default="", help="comma-separated ids; default every available image model")
+    ap.add_argument("--only", default="", help="comma-separated analyzer benches (e.g. receptive_field); "
+                                               "default all; 'none' skips them")
     args = ap.parse_args()
     device = pick_device(args.device)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
@@ -108,13 +126,14 @@ def main() -> int:
             continue
         print(f"bench {card.id} ...", file=sys.stderr, flush=True)
         results["attribution"][card.id] = bench_model(card, device)
-    try:
-        from bench.rf_bench import bench_receptive_field
-    except ImportError:
-        bench_receptive_field = None
-    if bench_receptive_field is not None:
-        print("bench receptive_field ...", file=sys.stderr, flush=True)
-        results["receptive_field"] = bench_receptive_field()
+    for name, fn in analyzer_benches(args.only):
+        print(f"bench {name} ...", file=sys.stderr, flush=True)
+        t = time.perf_counter()
+        try:
+            results[name] = fn()
+        except Exception as e:  # noqa: BLE001 - one failing bench is recorded, the others still run
+            results[name] = {"error": f"{type(e).__name__}: {e}"}
+        results[name]["bench_wall_s"] = round(time.perf_counter() - t, 2)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}", file=sys.stderr)

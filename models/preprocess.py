@@ -156,3 +156,66 @@ def mnist1d_preprocess(sample: Sample) -> np.ndarray:
 def mnist1d_display(sample: Sample) -> np.ndarray:
     """Signal sample -> (1, 40) float32, raw values."""
     return mnist1d_preprocess(sample)
+
+
+# ---- EEG (30, 384): Cui et al.'s drowsiness layout ---------------------------------------------
+
+EEG_SHAPE = (30, 384)  # 30 channels (workbench.data.eeg_synth.CHANNELS order), 3 s at 128 Hz
+EEG_SCALE_UV = 10.0  # model units per microvolt: x / 10 uV keeps inputs near unit scale
+
+
+def eeg_batch(windows: np.ndarray) -> np.ndarray:
+    """The EEG models' input: (N, 30, 384) windows in microvolts -> (N, 30, 384) float32, each channel's
+    mean over the window removed (recordings carry DC offsets; the published data is band-passed),
+    then divided by 10 uV. Used by training and by :func:`eeg_preprocess`."""
+    x = np.asarray(windows, dtype=np.float32)
+    if x.ndim != 3 or x.shape[1:] != EEG_SHAPE:
+        raise DataError(f"EEG windows must be (N, 30, 384), got {np.shape(windows)}",
+                        "30 channels, 3 s at 128 Hz (workbench.io.eeg reads recordings into this layout)")
+    return ((x - x.mean(-1, keepdims=True)) / EEG_SCALE_UV).astype(np.float32)
+
+
+def eeg_preprocess(sample: Sample) -> np.ndarray:
+    """Signal sample (30, 384) in uV -> (30, 384) float32 model input (see :func:`eeg_batch`)."""
+    arr = _require(sample, "signal", "this EEG model")
+    if arr.shape != EEG_SHAPE:
+        raise DataError(f"signal {sample.id!r} has shape {arr.shape}, the EEG models take {EEG_SHAPE}",
+                        "use eeg_synth.drowsy windows or an EEG file (.mat, .edf, .bdf, .fif)")
+    return eeg_batch(arr[None])[0]
+
+
+def eeg_display(sample: Sample) -> np.ndarray:
+    """Signal sample -> (30, 384) float32 raw microvolts (what the traces show)."""
+    arr = _require(sample, "signal", "this EEG model")
+    if arr.shape != EEG_SHAPE:
+        raise DataError(f"signal {sample.id!r} has shape {arr.shape}, the EEG models take {EEG_SHAPE}")
+    return arr.astype(np.float32).copy()
+
+
+# ---- 2-D toy points (moons, circles) (2,) ------------------------------------------------------
+
+TOY2D_SHAPE = (2,)
+
+
+def vector_batch(points: np.ndarray) -> np.ndarray:
+    """The toy MLPs' input: (N, 2) points -> (N, 2) float32, unscaled (make_moons / make_circles
+    already live near [-1.5, 2.5]). Used by training and by :func:`vector_preprocess`."""
+    x = np.asarray(points, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1:] != TOY2D_SHAPE:
+        raise DataError(f"toy points must be (N, 2), got {np.shape(points)}", "use moons:N or circles:N samples")
+    if not np.isfinite(x).all():
+        raise DataError("toy points hold NaN or infinite values")
+    return x.copy()
+
+
+def vector_preprocess(sample: Sample) -> np.ndarray:
+    """Vector sample (2,) -> the same values as float32 (2,)."""
+    if sample.kind != "vector":
+        raise DataError(f"the toy MLPs take 2-D points, but {sample.id!r} is a {sample.kind}",
+                        "pick moons:N or circles:N")
+    return vector_batch(np.asarray(sample.array)[None])[0]
+
+
+def vector_display(sample: Sample) -> np.ndarray:
+    """Vector sample -> (2,) float32, the raw point."""
+    return vector_preprocess(sample)

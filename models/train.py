@@ -19,10 +19,11 @@ import torch
 from torch import nn
 
 from models import architectures
-from models.preprocess import digits_batch, mnist1d_batch
-from models.recipes import RECIPES, recipe_hash
+from models.preprocess import digits_batch, mnist1d_batch, vector_batch
+from models.recipes import IMAGE2IMAGE_RECIPES, RECIPES, recipe_hash
+from models.train_image2image import build as build_image2image
 from models.weights import file_sha256, read_manifest, write_manifest, zoo_weights_path
-from workbench.data.registry import dataset_arrays
+from workbench.data.registry import TOY2D_SETS, dataset_arrays
 
 TRAIN_HPARAMS = ("epochs", "batch_size", "lr", "weight_decay", "max_shift")
 
@@ -32,9 +33,14 @@ def log(msg: str) -> None:
 
 
 def load_split(dataset: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Model-ready (x, y) of a fixed split: digits (N, 1, 32, 32), mnist1d (N, 1, 40); y int64."""
+    """Model-ready (x, y) of a fixed split: digits (N, 1, 32, 32), mnist1d (N, 1, 40), moons/circles (N, 2);
+    y int64."""
     x, y = dataset_arrays(dataset, split)
-    x = digits_batch(x) if dataset == "digits" else mnist1d_batch(x)
+    if dataset == "eeg_synth.drowsy":  # EEG windows (N, 30, 384)
+        from models.preprocess import eeg_batch
+
+        return torch.from_numpy(eeg_batch(x)), torch.from_numpy(y)
+    x = digits_batch(x) if dataset == "digits" else vector_batch(x) if dataset in TOY2D_SETS else mnist1d_batch(x)
     return torch.from_numpy(x), torch.from_numpy(y)
 
 
@@ -89,6 +95,23 @@ def train_one(card_id: str, recipe: dict) -> tuple[nn.Module, float, float]:
     return model, accuracy(model, xte, yte), time.perf_counter() - start
 
 
+def train_eeg(card_id: str, recipe: dict) -> tuple[nn.Module, float, float]:
+    """Train an EEG recipe (models.eeg_fit: the paper's Adam loop, frozen BatchNorm statistics) on the
+    synthetic set's train subjects; returns (model in eval mode, test accuracy, seconds)."""
+    from models.eeg_fit import fit
+    from models.preprocess import eeg_batch
+
+    xtr, ytr = dataset_arrays(recipe["dataset"], "train")
+    xte, yte = dataset_arrays(recipe["dataset"], "test")
+    start = time.perf_counter()
+    model = fit(eeg_batch(xtr), ytr, seed=recipe["seed"], epochs=recipe["epochs"], lr=recipe["lr"],
+                batch_size=recipe["batch_size"], weight_decay=recipe["weight_decay"],
+                architecture=recipe["architecture"])
+    acc = accuracy(model, torch.from_numpy(eeg_batch(xte)), torch.from_numpy(yte))
+    log(f"{card_id}: {recipe['epochs']} epochs, test accuracy {acc:.4f} ({time.perf_counter() - start:.1f} s)")
+    return model, acc, time.perf_counter() - start
+
+
 def up_to_date(card_id: str, manifest: dict) -> bool:
     entry, path = manifest["cards"].get(card_id), zoo_weights_path(card_id)
     return (isinstance(entry, dict) and entry.get("recipe_hash") == recipe_hash(card_id)
@@ -120,11 +143,14 @@ def build_zoo(card_ids: list[str], force: bool = False) -> list[str]:
     """Train every card that is not up to date; returns the failure messages (empty: success)."""
     failures = []
     for card_id in card_ids:
+        if card_id in IMAGE2IMAGE_RECIPES:  # scored by PSNR, not accuracy: models.train_image2image
+            failures += build_image2image(card_id, force=force, log=log)
+            continue
         recipe = RECIPES[card_id]
         if not force and up_to_date(card_id, read_manifest()):
             print(f"{card_id}: up to date")
             continue
-        model, acc, seconds = train_one(card_id, recipe)
+        model, acc, seconds = (train_eeg if recipe.get("trainer") == "eeg" else train_one)(card_id, recipe)
         if acc < recipe["target_accuracy"]:
             failures.append(f"{card_id}: test accuracy {acc:.4f} is below the target "
                             f"{recipe['target_accuracy']:.2f}; weights not written")
@@ -141,10 +167,11 @@ def build_zoo(card_ids: list[str], force: bool = False) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.splitlines()[0])
     parser.add_argument("--force", action="store_true", help="retrain even when up to date")
-    parser.add_argument("--only", action="append", choices=sorted(RECIPES), help="train only this card")
+    parser.add_argument("--only", action="append", choices=sorted(RECIPES) + sorted(IMAGE2IMAGE_RECIPES),
+                        help="train only this card")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    failures = build_zoo(args.only or sorted(RECIPES), force=args.force)
+    failures = build_zoo(args.only or sorted(RECIPES) + sorted(IMAGE2IMAGE_RECIPES), force=args.force)
     for msg in failures:
         print(f"error: {msg}", file=sys.stderr)
     return 1 if failures else 0

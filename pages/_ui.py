@@ -27,6 +27,15 @@ def runtime() -> dict:
     return {"user_cards": load_user_cards()}
 
 
+def models_for(analyzer, *, available: bool = True) -> list:
+    """Zoo cards an analyzer can run on: its kinds and tasks, weights available (unless asked otherwise)."""
+    from workbench.core.cards import list_cards
+
+    tasks = getattr(analyzer, "tasks", ("classification",))
+    return [c for c in list_cards() if c.kind in analyzer.supports and c.task in tasks
+            and (not available or c.status(c).get("available"))]
+
+
 def error_line(exc: WorkbenchError | str) -> None:
     st.error(exc.one_line() if isinstance(exc, WorkbenchError) else str(exc), icon=":material/error:")
 
@@ -65,7 +74,7 @@ def launch(spec: RunSpec, key: str) -> None:
 
 
 @st.fragment(run_every=0.4)
-def _job_panel(key: str) -> None:
+def _job_panel(key: str, live_render=None) -> None:
     job: Job | None = st.session_state.get(f"job.{key}")
     if job is None:
         return
@@ -75,13 +84,18 @@ def _job_panel(key: str) -> None:
     if st.button("Cancel", key=f"cancel.{key}", icon=":material/stop_circle:"):
         job.cancel()
         st.rerun(scope="app")
+    if live_render is not None:
+        live_render(job.ctx.live)
 
 
-def job_status(key: str):
-    """Show progress while the page's job runs; return its result once done (kept in the session)."""
+def job_status(key: str, live_render=None):
+    """Show progress while the page's job runs; return its result once done (kept in the session).
+
+    ``live_render(live)``, if given, is called inside the polling fragment with the job's
+    ``ctx.live`` snapshots (what the run published) while it runs."""
     job: Job | None = st.session_state.get(f"job.{key}")
     if job is not None and not job.done:
-        _job_panel(key)
+        _job_panel(key, live_render)
     elif job is not None and job.state == "done":
         st.session_state[f"result.{key}"] = job.result
         st.session_state.pop(f"job.{key}")

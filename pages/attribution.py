@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from pages._ui import clear_error, config_form, error_line, job_status, launch, render_result, runtime
+from pages._ui import clear_error, config_form, error_line, job_status, launch, models_for, render_result, runtime
 from workbench.core.analyzer import get_analyzer
-from workbench.core.cards import list_cards
 from workbench.core.errors import WorkbenchError
 from workbench.data import list_items, store_upload
 from workbench.io.images import decode_image
@@ -16,7 +15,7 @@ analyzer = get_analyzer(KEY)
 st.title("Attribution maps")
 st.caption(f"{analyzer.description} — {analyzer.paper}")
 
-cards = [c for c in list_cards() if c.kind in analyzer.supports]
+cards = models_for(analyzer, available=False)
 ready = {c.id: c for c in cards if c.status(c).get("available")}
 if not ready:
     st.warning("No image model is available yet: run `make zoo`.")

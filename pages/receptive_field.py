@@ -3,9 +3,9 @@ and Luo et al.'s sqrt(n) growth law. Widgets -> RunSpec -> job -> render; nothin
 
 import streamlit as st
 
-from pages._ui import clear_error, config_form, error_line, job_status, launch, render_result, runtime
+from pages._ui import clear_error, config_form, error_line, job_status, launch, models_for, render_result, runtime
 from workbench.core.analyzer import get_analyzer
-from workbench.core.cards import get_card, list_cards
+from workbench.core.cards import get_card
 from workbench.core.errors import WorkbenchError
 from workbench.data import list_items, store_upload
 from workbench.io.images import decode_image
@@ -32,7 +32,7 @@ modules in registration order instead of the graph gets residual networks wrong 
 
 
 def _model_picker(analyzer) -> tuple[str | None, object]:
-    cards = [c for c in list_cards() if c.kind in analyzer.supports and not c.id.startswith("toy_")]
+    cards = [c for c in models_for(analyzer, available=False) if not c.id.startswith("toy_")]
     ready = [c.id for c in cards if c.status(c).get("available")]
     options = list(TORCHVISION) + [i for i in ready if i not in TORCHVISION] + [OTHER]
     choice = st.selectbox("Model", options, help="torchvision.* ids build the architecture with seeded random "

@@ -48,6 +48,18 @@ class _Progress:
 def _cmd_zoo(args) -> int:
     from workbench.core.cards import list_cards
 
+    if args.zoo_cmd == "add-pruned":
+        from analyzers.lrp_pruning_result import pruned_state_dict
+        from workbench.core.result import Result
+        from workbench.runtime.zoo import add_pruned_weights
+
+        result = Result.load(args.dir)
+        sd = pruned_state_dict(result)
+        if result.analyzer != "lrp_pruning" or not sd:
+            raise WorkbenchError(f"{args.dir} holds no pruned model", "give a folder written by `workbench run "
+                                                                      "lrp_pruning`")
+        print(add_pruned_weights(result.model, sd, args.label or f"pruned from {result.model}"))
+        return 0
     if args.zoo_cmd == "add":
         from workbench.runtime.zoo import add_user_weights
 
@@ -153,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     za.add_argument("base", help="zoo id whose architecture the weights fit, e.g. resnet18.untrained")
     za.add_argument("file")
     za.add_argument("--label", default="")
+    zp = zs.add_parser("add-pruned", help="register the pruned model saved by `workbench run lrp_pruning`")
+    zp.add_argument("dir", help="the --out folder of an lrp_pruning run")
+    zp.add_argument("--label", default="")
     a = sub.add_parser("analyzers", help="every analyzer: name, kinds, config fields")
     a.add_argument("--json", action="store_true")
     r = sub.add_parser("run", help="run one analyzer; writes result.json, arrays.npz, report.html")

@@ -21,7 +21,7 @@ CARDS = {c.id: c for c in zoo.CARDS}
 
 
 def test_every_card_is_registered():
-    assert set(CARDS) == EXPECTED
+    assert EXPECTED <= set(CARDS)  # the foundation's cards; analyzers' issues add more
     assert EXPECTED <= {c.id for c in list_cards()}
     for card_id in EXPECTED:
         assert get_card(card_id) is CARDS[card_id]

@@ -65,6 +65,8 @@ class Analyzer:
     Config: ClassVar[type]
     result_class: ClassVar[type[Result]] = Result
     supports: ClassVar[tuple[str, ...]] = ()
+    #: model tasks handled (``ModelCard.task``): "classification" and/or "image2image"
+    tasks: ClassVar[tuple[str, ...]] = ("classification",)
     mutates_model: ClassVar[bool] = False
     needs_data: ClassVar[bool] = True
     #: False for analyzers that can build what they study themselves (run gets ``model=None``
@@ -77,7 +79,7 @@ class Analyzer:
     @classmethod
     def describe(cls) -> dict:
         return {"name": cls.name, "title": cls.title, "description": cls.description,
-                "paper": cls.paper, "supports": list(cls.supports),
+                "paper": cls.paper, "supports": list(cls.supports), "tasks": list(cls.tasks),
                 "mutates_model": cls.mutates_model, "needs_data": cls.needs_data,
                 "needs_model": cls.needs_model,
                 "config": describe(cls.Config)}

@@ -17,6 +17,7 @@ from typing import Any
 from workbench.core.errors import UnknownIdError
 
 WEIGHT_SOURCES = ("package", "zoo", "random", "user", "torch_cache")
+TASKS = ("classification", "image2image")
 _ID = re.compile(r"^[a-z0-9_]+\.[A-Za-z0-9_\-]+$")
 
 
@@ -58,12 +59,17 @@ class ModelCard:
     licence: str = ""
     citation: str = ""
     extra: dict = field(default_factory=dict)
+    #: what the model computes: "classification" (logits) or "image2image" (an image of the same
+    #: kind, e.g. super-resolution or denoising); analyzers declare the tasks they handle
+    task: str = "classification"
 
     def __post_init__(self) -> None:
         if not _ID.match(self.id):
             raise ValueError(f"card id {self.id!r} is not family.tag")
         if self.weights_source not in WEIGHT_SOURCES:
             raise ValueError(f"{self.id}: weights_source must be one of {WEIGHT_SOURCES}")
+        if self.task not in TASKS:
+            raise ValueError(f"{self.id}: task must be one of {TASKS}")
 
     @property
     def family(self) -> str:
@@ -80,7 +86,8 @@ class ModelCard:
                 "input_shape": list(self.input_shape), "classes": len(self.class_names),
                 "default_data": self.default_data, "description": self.description,
                 "layers_of_interest": list(self.layers_of_interest),
-                "licence": self.licence, "citation": self.citation, "note": st.get("note", "")}
+                "licence": self.licence, "citation": self.citation, "note": st.get("note", ""),
+                "task": self.task}
 
 
 _CARDS: dict[str, ModelCard] = {}

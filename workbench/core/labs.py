@@ -13,6 +13,7 @@ A question with ``"predict": true`` is asked before the run it refers to and com
 Answer expressions read a run's result: ``metric:RUN:NAME`` (a number), ``check:RUN:NAME`` ("pass" or
 "fail"), ``failing:RUN:PREFIX`` (the sorted names after PREFIX of failing checks, joined by ", "),
 ``rank:RUN:M1,M2,...`` (the metrics' names after their common prefix, largest first),
+``top:RUN:M1,M2,...`` (the full name of the largest of those metrics),
 ``info:RUN:KEY`` (a text the analyzer stored, the first one of a list), or ``value:X``.
 Adding a lab needs no Python code.
 """
@@ -146,6 +147,8 @@ def reference(expr: str, results: dict) -> str | float:
     if kind == "failing":
         bad = sorted(c.name[len(name):] for c in r.checks if c.name.startswith(name) and not c.passed)
         return ", ".join(bad) or "none"
+    if kind == "top":
+        return max(name.split(","), key=lambda m: float(r.metrics[m]))
     if kind == "rank":
         names = name.split(",")
         common = os.path.commonprefix(names) if len(names) > 1 else ""

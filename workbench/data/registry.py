@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,8 @@ class Sample:
     label: int | None = None
     label_name: str = ""
     source: str = ""
+    #: optional extras, e.g. EEG: subject, ground-truth mask (C, T) bool, sfreq, channel names
+    meta: dict = field(default_factory=dict, compare=False)
 
 
 @functools.lru_cache(maxsize=1)
@@ -93,6 +95,11 @@ def dataset_arrays(name: str, split: str = "train", **kwargs) -> tuple[np.ndarra
         d = _digits()
     elif name == "mnist1d":
         d = _mnist1d(**kwargs)
+    elif name == "eeg_synth.drowsy":  # x (N, 30, 384) uV; subjects and masks: eeg_synth.eeg_arrays
+        from workbench.data.eeg_synth import eeg_arrays
+
+        d = eeg_arrays(split, **kwargs)
+        return d["x"], d["y"]
     elif name in TOY2D_SETS:
         d = _toy2d(name)
     else:
@@ -111,6 +118,9 @@ def list_datasets() -> list[dict]:
          "about": "mnist1d, generated locally (seed 42): 40-sample 1-D digit signals"},
         {"name": "skimage", "kind": "image", "size": len(SKIMAGE_IMAGES), "classes": 0,
          "about": "real pictures bundled in scikit-image (chelsea, coffee, astronaut, ...)"},
+        {"name": "eeg_synth.drowsy", "kind": "signal", "size": 674, "classes": 2,
+         "about": "synthetic drowsiness EEG (seeded): 11 subjects, 30 channels, 3-s windows at 128 Hz, "
+                  "posterior alpha bursts with ground-truth masks"},
         {"name": "moons", "kind": "vector", "size": sum(TOY2D_SPLIT), "classes": 2,
          "about": "sklearn make_moons, 2-D points, noise 0.1, seed 0 (1000 train / 500 test)"},
         {"name": "circles", "kind": "vector", "size": sum(TOY2D_SPLIT), "classes": 2,
@@ -130,6 +140,10 @@ def list_items(name: str, limit: int = 24) -> list[str]:
         return [f"{name}:{i}" for i in _toy2d(name)["test"][:limit]]
     if name == "upload":
         return [f"upload:{k}" for k in list(_UPLOADS._data)]
+    if name == "eeg_synth.drowsy":
+        from workbench.data.eeg_synth import list_ids
+
+        return list_ids(limit)
     raise UnknownIdError(f"no data set {name!r}", "use digits, mnist1d, moons, circles or skimage")
 
 
@@ -184,11 +198,19 @@ def get_samples(data_id: str) -> list[Sample]:
         return _indexed(name, rest)
     if name == "skimage" and rest:
         return [_skimage(rest)]
+    if name == "eeg_synth.drowsy":
+        from workbench.data.eeg_synth import samples
+
+        return samples(rest)
     if name == "upload" and rest:
         s = _UPLOADS.get(rest)
         if s is None:
             raise UnknownIdError(f"upload {rest!r} is no longer in memory", "upload the image again")
         return [s]
+    if Path(data_id).suffix.lower() in (".mat", ".edf", ".bdf", ".fif"):  # EEG files: workbench.io.eeg
+        from workbench.io.eeg import load_eeg_file
+
+        return load_eeg_file(data_id)
     if data_id and (os.sep in data_id or Path(data_id).suffix) and Path(data_id).exists():
         from workbench.io.images import load_image_file
 

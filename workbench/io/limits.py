@@ -9,3 +9,13 @@ MAX_SAFETENSORS_BYTES = 250 * 1024 * 1024
 MAX_SAFETENSORS_HEADER = 1024 * 1024
 MAX_SAFETENSORS_TENSORS = 2000
 SAFETENSORS_DTYPES = ("F32", "F16", "BF16")
+
+# EEG recordings (workbench.io.eeg; see shared/RELIABILITY.md section 2.3)
+MAX_EEG_BYTES = 512 * 1024 * 1024  # file size of a .mat / .edf / .bdf / .fif
+MAX_EEG_DECODED_BYTES = 512 * 1024 * 1024  # the float32 arrays the file decodes to
+MAX_EEG_CHANNELS = 256
+MAX_EEG_SAMPLES_PER_RECORD = 65536
+MAX_EEG_RECORD_SECONDS = 60.0
+MAX_EEG_SECONDS = 4 * 3600.0
+MAX_EEG_WINDOWS = 5000
+EEG_FORMATS = (".mat", ".edf", ".bdf", ".fif")

@@ -42,6 +42,9 @@ class RunContext:
     on_progress: Callable[[float, str], None] | None = None
     fraction: float = 0.0
     message: str = ""
+    #: latest partial state published by the run (key -> snapshot), read by live pages
+    live: dict = field(default_factory=dict)
+    _live_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def progress(self, fraction: float, message: str = "") -> None:
         self.fraction = min(max(float(fraction), 0.0), 1.0)
@@ -49,6 +52,12 @@ class RunContext:
         if self.on_progress is not None:
             self.on_progress(self.fraction, message)
         self.check_cancel()
+
+    def publish(self, key: str, value: object) -> None:
+        """Replace the live snapshot under ``key`` (any JSON-able/numpy data; publish a fresh object,
+        do not mutate one already published: readers on other threads may hold it)."""
+        with self._live_lock:
+            self.live = {**self.live, key: value}
 
     def check_cancel(self) -> None:
         if self.cancel.cancelled:

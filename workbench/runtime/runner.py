@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import datetime as _dt
 import platform
 import threading
@@ -135,12 +136,24 @@ def _run_guarded(cls, handle: ModelHandle, batch, config, ctx, seed: int, shared
                                "this is a bug in the analyzer; the model is reloaded on the next run")
 
 
+def config_values(cls, spec: RunSpec) -> dict:
+    """The config values of a run: ``spec.config``, plus the data id for analyzers that build their own
+    networks. When no model is given, the analyzer's Config has a ``dataset`` field, ``spec.data`` is set
+    and the config does not set ``dataset``, then ``dataset`` = ``spec.data`` (so ``workbench run X
+    --data mnist1d`` picks the data set). Such runs record ``config.dataset`` as their data id."""
+    values = dict(spec.config)
+    names = {f.name for f in dataclasses.fields(cls.Config)}
+    if not spec.model and spec.data and "dataset" in names and "dataset" not in values:
+        values["dataset"] = spec.data
+    return values
+
+
 def run(spec: RunSpec, ctx: RunContext | None = None) -> Result:
     """Validate, load, run and stamp provenance. Raises only WorkbenchError subclasses
     for anything a user can cause; a hook left behind is reported as a ComputeError."""
     t0 = time.perf_counter()
     cls = get_analyzer(spec.analyzer)
-    config = from_dict(cls.Config, spec.config)
+    config = from_dict(cls.Config, config_values(cls, spec))
     ctx = ctx or RunContext()
     ctx.device = pick_device(spec.device)
     ctx.seed, ctx.batch_size = spec.seed, spec.batch_size
@@ -149,11 +162,14 @@ def run(spec: RunSpec, ctx: RunContext | None = None) -> Result:
             raise ConfigError(f"{cls.name} needs a model", "give --model ID (see `workbench zoo list`)")
         _seed(spec.seed)
         result = cls().run(None, None, config, ctx)
-        return _stamp(result, cls, config, None, "", "", ctx, spec.seed, t0)
+        return _stamp(result, cls, config, None, str(getattr(config, "dataset", "") or ""), "", ctx, spec.seed, t0)
     card = get_card(spec.model)
     if card.kind not in cls.supports:
         raise UnsupportedModelError(f"{cls.name} does not support {card.kind} models like {card.id}",
                                     f"it supports {', '.join(cls.supports)}")
+    if card.task not in cls.tasks:
+        raise UnsupportedModelError(f"{cls.name} does not handle {card.task} models like {card.id}",
+                                    f"it handles {', '.join(cls.tasks)} models")
     data_id = spec.data or card.default_data
     batch = make_batch(card, data_id, ctx.device) if cls.needs_data else None  # bad data fails fast
     ctx.progress(0.0, f"loading {card.id}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -78,9 +79,103 @@ def load_user_cards() -> list[str]:
         try:
             meta = json.loads(note.read_text())
             base = get_card(meta["base"])
-            card = _user_card(base, note.with_suffix(".safetensors"), meta["sha256"], meta.get("label", ""))
+            make = _pruned_card if meta.get("pruned") else _user_card
+            card = make(base, note.with_suffix(".safetensors"), meta["sha256"], meta.get("label", ""))
         except (OSError, ValueError, KeyError, Exception):  # noqa: BLE001 - a bad note is skipped
             continue
         register_card(card, replace=True)
         ids.append(card.id)
     return ids
+
+
+# ---- pruned models (structural pruning changes layer sizes) -------------------------------------
+
+def resized(base: ModelCard, shapes: dict[str, list[int]]):
+    """``base``'s architecture with every Conv / Linear / BatchNorm re-created at the sizes in ``shapes``
+    (state-dict key -> tensor shape, e.g. read from a safetensors header); weights uninitialized.
+    Raises WeightsError when any other parameter's shape differs (only those layers can be resized)."""
+    import torch
+    from torch import nn
+
+    module = base.build()
+    for name, m in module.named_modules():
+        weight, w = getattr(m, "weight", None), shapes.get(f"{name}.weight" if name else "weight")
+        if not isinstance(weight, torch.Tensor) or w is None or list(weight.shape) == list(w):
+            continue
+        out = int(w[0])
+        if isinstance(m, nn.Linear) and len(w) == 2:
+            m.weight, m.out_features, m.in_features = nn.Parameter(torch.empty(w)), out, int(w[1])
+        elif isinstance(m, nn.modules.conv._ConvNd) and not m.transposed and len(w) == m.weight.dim():
+            m.weight, m.out_channels, m.in_channels = nn.Parameter(torch.empty(w)), out, int(w[1]) * m.groups
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm) and len(w) == 1:
+            m.weight, m.num_features = nn.Parameter(torch.empty(out)), out
+            if m.track_running_stats:
+                m.running_mean, m.running_var = torch.zeros(out), torch.ones(out)
+        else:
+            raise WeightsError(f"layer {name!r} of {base.architecture} cannot take shape {list(w)}",
+                               "only conv, linear and BatchNorm layers can change size")
+        if getattr(m, "bias", None) is not None:
+            m.bias = nn.Parameter(torch.empty(out))
+    return module
+
+
+def _header_shapes(data: bytes) -> dict[str, list[int]]:
+    from workbench.io.weights import read_safetensors_header
+
+    return {k: list(v.get("shape", [])) for k, v in read_safetensors_header(data).items() if isinstance(v, dict)}
+
+
+def _pruned_card(base: ModelCard, path: Path, sha: str, label: str) -> ModelCard:
+    def build():
+        return resized(base, _header_shapes(path.read_bytes()))
+
+    def loader(card: ModelCard):
+        import torch
+
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise WeightsError(f"{path.name} changed on disk since it was saved", "prune and save it again")
+        module = resized(base, _header_shapes(data))
+        module.load_state_dict(load_user_safetensors(data, module.state_dict()), strict=True)
+        return module.to(torch.float32).eval()
+
+    def status(card: ModelCard) -> dict:
+        st = dict(base.status(base))
+        params = None
+        if path.exists():
+            params = sum(math.prod(s) for k, s in _header_shapes(path.read_bytes()).items()
+                         if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+        st.update(available=path.exists(), sha256=sha, accuracy=None, params=params,
+                  note=f"pruned {base.id} '{label}' (smaller layers, same architecture)")
+        return st
+
+    return dataclasses.replace(
+        base, id=f"{base.family}.pruned_{sha[:8]}", title=f"{base.title} · pruned '{label}'", build=build,
+        weights_source="user", trained=True, sha256=sha, loader=loader, status=status, recipe="",
+        description=f"{base.id} after structural pruning ({label}): its conv/linear layers are narrower.",
+        extra={**base.extra, "pruned_from": base.id})
+
+
+def add_pruned_weights(base_id: str, state_dict: dict, label: str = "pruned") -> str:
+    """Store a pruned ``state_dict`` (name -> array or tensor, layer sizes may differ from ``base_id``'s)
+    as safetensors in ``<home>/user_weights`` with a JSON note, and register a card
+    ``<family>.pruned_<sha8>`` that rebuilds the base architecture at the stored sizes; return its id."""
+    import numpy as np
+    import torch
+    from safetensors.torch import save
+
+    base = get_card(base_id)
+    if base.weights_source == "user":
+        raise ConfigError("pick a zoo architecture, not a user card, as the base")
+    label = re.sub(r"[^A-Za-z0-9_.\- %]", "_", label)[:60] or "pruned"
+    tensors = {k: torch.as_tensor(np.array(v, copy=True)).contiguous() for k, v in state_dict.items()}
+    data = save(tensors, metadata={"workbench": f"pruned {base_id}"})
+    module = resized(base, _header_shapes(data))
+    load_user_safetensors(data, module.state_dict())  # keys, shapes, dtypes, finiteness: one-line errors
+    sha = hashlib.sha256(data).hexdigest()
+    path = _user_dir() / f"{base.family}.pruned_{sha[:8]}.safetensors"
+    path.write_bytes(data)
+    path.with_suffix(".json").write_text(json.dumps({"base": base_id, "sha256": sha, "label": label, "pruned": True}))
+    card = _pruned_card(base, path, sha, label)
+    register_card(card, replace=True)
+    return card.id

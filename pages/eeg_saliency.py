@@ -1,0 +1,84 @@
+"""EEG saliency: pick an EEG model, a subject (or a recording) and a window; see the traces with the
+heat map under them, scalp topomaps, band relevance, filter responses, the checks against the planted
+bursts, the BatchNorm trap and, on request, leave-one-subject-out accuracy. Nothing is computed here."""
+
+import streamlit as st
+
+from pages._ui import clear_error, config_form, error_line, job_status, launch, models_for, render_result, runtime
+from workbench.core.analyzer import get_analyzer
+from workbench.core.errors import WorkbenchError
+from workbench.data import get_samples
+from workbench.io.eeg import save_upload
+from workbench.runtime import RunSpec
+
+KEY = "eeg_saliency"
+SYNTH = "eeg_synth.drowsy"
+SHOWN = ("methods", "bn_mode", "window", "loso")
+runtime()
+analyzer = get_analyzer(KEY)
+st.title("EEG saliency")
+st.caption(f"{analyzer.description} — {analyzer.paper}")
+
+cards = models_for(analyzer, available=False)
+ready = {c.id: c for c in cards if c.status(c).get("available")}
+if not ready:
+    st.warning("No EEG model is available yet: run `make zoo`.")
+    st.stop()
+model_id = st.selectbox("Model", list(ready), help="EEG cards of the zoo (30 channels, 3 s at 128 Hz)")
+
+
+def _synthetic() -> tuple[str, int]:
+    subjects = ["test subjects 9-11 (default set)"] + [f"subject {s}" for s in range(1, 12)]
+    pick = st.selectbox("Subject", subjects, help="synthetic drowsiness EEG: subjects 1-8 trained the zoo model")
+    data_id = SYNTH if pick == subjects[0] else f"{SYNTH}:subject:{pick.split()[-1]}"
+    samples = get_samples(data_id)
+    options = [-1] + list(range(len(samples)))
+    window = st.selectbox("Window shown in detail", options, format_func=lambda i: "first correctly classified "
+                          "drowsy window" if i < 0 else f"{samples[i].id} ({samples[i].label_name})")
+    return data_id, window
+
+
+def _recording() -> tuple[str | None, int]:
+    how = st.radio("Recording", ["upload", "path on the server"], horizontal=True)
+    data_id = None
+    if how == "upload":
+        up = st.file_uploader(".mat (Cui et al.'s published format), .edf, .bdf or .fif",
+                              type=["mat", "edf", "bdf", "fif"])
+        if up is not None:
+            try:
+                data_id = save_upload(up.getvalue(), up.name)
+            except WorkbenchError as e:
+                error_line(e)
+    else:
+        data_id = st.text_input("Path", "", help="a .mat / .edf / .bdf / .fif file readable by the app").strip() or None
+    window = st.number_input("Window shown in detail (-1: first window predicted drowsy)", -1, 100000, -1)
+    return data_id, int(window)
+
+
+left, right = st.columns(2)
+with left:
+    source = st.radio("Data", ["synthetic drowsiness EEG", "a recording"], horizontal=True)
+    data_id, window = _synthetic() if source.startswith("synthetic") else _recording()
+with right:
+    methods = st.multiselect("Methods", analyzer.Config.__dataclass_fields__["methods"].metadata["choices"],
+                             default=["cam", "lrp", "ig"],
+                             format_func={"cam": "CAM variant (paper)", "lrp": "LRP (zennit)",
+                                          "ig": "Integrated Gradients (captum)"}.get)
+    bn_mode = st.radio("BatchNorm statistics", ["frozen", "batch"], horizontal=True,
+                       help="frozen: population statistics, a window's map does not depend on its batch; batch: "
+                            "the paper's test-time behaviour (statistics of the analysed windows)")
+    loso = st.checkbox("Leave-one-subject-out protocol", help="trains one network per subject (11 on the synthetic "
+                                                               "set, about a minute or two on a CPU)")
+with st.expander("Advanced settings"):
+    values = config_form(analyzer.Config, KEY, skip=SHOWN)
+
+if st.button("Run EEG saliency", type="primary", disabled=not (data_id and methods)):
+    clear_error(KEY)
+    config = {**values, "methods": ",".join(methods), "bn_mode": bn_mode, "window": window, "loso": loso}
+    launch(RunSpec(KEY, model_id, data_id, config), KEY)
+    st.rerun()
+
+result = job_status(KEY)
+if result is not None:
+    st.subheader(result.title)
+    render_result(result, KEY)
