@@ -73,9 +73,13 @@ def page(server):
 
 
 def _nav(page, label: str) -> None:
+    """Click a sidebar link and wait until the new page has replaced the old one and settled."""
+    before = page.locator("h1").first.inner_text() if page.locator("h1").count() else ""
     page.get_by_test_id("stSidebarNav").locator("a").filter(has_text=label).first.click()
-    page.wait_for_timeout(500)
+    page.wait_for_function("old => { const h = document.querySelector('h1'); return h && h.innerText !== old; }",
+                           arg=before, timeout=60_000)
     page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
+    page.wait_for_timeout(1500)
 
 
 def test_attribution_flow_and_report_download(server, page, tmp_path):
