@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages._ui import error_line, job_status, launch, render_result, runtime
+from pages._ui import error_line, job_status, launch, models_for, render_result, runtime
 from workbench.core.analyzer import get_analyzer
 from workbench.core.errors import WorkbenchError
 from workbench.core.labs import grade
@@ -27,9 +27,14 @@ def _score() -> float:
 
 
 def _tweaks(run) -> dict:
-    fields = get_analyzer(run.analyzer).Config.__dataclass_fields__
+    analyzer = get_analyzer(run.analyzer)
+    fields = analyzer.Config.__dataclass_fields__
     values = {}
-    for name in run.tweak:
+    if "model" in run.tweak:  # any compatible card, including weights the student uploaded on the zoo page
+        ids = [c.id for c in models_for(analyzer)]
+        values["model"] = st.selectbox("Model", ids, index=ids.index(run.model) if run.model in ids else 0,
+                                       key=f"lab.{lab_id}.{run.id}.model")
+    for name in [t for t in run.tweak if t != "model"]:
         f, key = fields[name], f"lab.{lab_id}.{run.id}.{name}"
         default = run.config.get(name, f.default)
         m = f.metadata
@@ -89,7 +94,7 @@ def _question(q, step_runs_done: bool) -> None:
 
 
 with st.sidebar:
-    st.metric("Score", f"{_score():g} / {lab.total_points:g}")
+    score_box = st.empty()  # filled at the end of the script, after this run's answers were graded
     student = st.text_input("Your name (for the lab sheet)", key="lab.student")
 
 i = min(state["step"], len(lab.steps) - 1)
@@ -112,6 +117,7 @@ if nxt.button("Next step", disabled=i == len(lab.steps) - 1, type="primary"):
     state["step"] = i + 1
     st.rerun()
 
+score_box.metric("Score", f"{_score():g} / {lab.total_points:g}")
 st.divider()
 rows = [{"question": q.id, "prompt": q.prompt, "prediction": state["predictions"].get(q.id, ""),
          "given": state["answers"].get(q.id, ""), "correct": bool(state["marks"].get(q.id)),

@@ -68,6 +68,8 @@ def page(server):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         pg = browser.new_page(viewport={"width": 1400, "height": 2400}, accept_downloads=True)
         pg.set_default_timeout(60_000)
+        pg.goto(server)
+        pg.get_by_text("CNN interpretability workbench").first.wait_for()
         yield pg
         browser.close()
 
@@ -139,3 +141,27 @@ def test_long_run_can_be_cancelled_and_earlier_results_stay(server, page):
     assert not page.get_by_test_id("stException").count()
     # the digits result from the first test is still on the page
     assert page.get_by_text("attribution · digits_vgg.sk").count() >= 1
+
+
+def test_lab_question_answered_and_lab_report_downloaded(server, page, tmp_path):
+    _nav(page, "Labs")
+    page.screenshot(path=SHOTS / "labs.png", full_page=True)
+    page.get_by_role("heading", name="What an attribution map claims").wait_for()
+    for _ in range(3):  # to the step "A control that must fail"
+        page.get_by_role("button", name="Next step").click()
+        page.wait_for_timeout(1200)
+    page.get_by_role("heading", name="A control that must fail").wait_for()
+    page.get_by_role("button", name="Run control").click()
+    page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=120_000)
+    page.get_by_test_id("stRadio").filter(has_text="fail").get_by_text("fail", exact=True).click()
+    page.wait_for_timeout(800)
+    page.get_by_role("button", name="Check answer").click()
+    page.get_by_text("Correct.").wait_for(timeout=60_000)
+    page.screenshot(path=SHOTS / "labs_answered.png", full_page=True)
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Download lab report").click()
+    path = tmp_path / "lab.html"
+    dl.value.save_as(path)
+    html = path.read_text()
+    assert "Lab sheet: Attribution maps and their sanity checks" in html and "Score:</b> 1" in html
+    assert "Plotly.newPlot" in html and "control" in html

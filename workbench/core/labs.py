@@ -10,6 +10,8 @@ A lab is one Markdown file in ``labs/``: a JSON header between ``---`` lines, th
                 "hint": "...", "predict": false}}
 
 A question with ``"predict": true`` is asked before the run it refers to and compared afterwards.
+``tweak`` lists config fields the student may change; ``"model"`` in it lets the student pick any
+compatible zoo card instead, including weights they uploaded.
 Answer expressions read a run's result: ``metric:RUN:NAME`` (a number), ``check:RUN:NAME`` ("pass" or
 "fail"), ``failing:RUN:PREFIX`` (the sorted names after PREFIX of failing checks, joined by ", "),
 ``rank:RUN:M1,M2,...`` (the metrics' names after their common prefix, largest first),

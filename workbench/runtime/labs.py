@@ -26,8 +26,10 @@ def get_lab(lab_id: str) -> Lab:
 def spec_for(r: LabRun, overrides: dict | None = None) -> RunSpec:
     """The RunSpec of a lab run, with the student's tweaks (only the fields the lab allows)."""
     cfg = dict(r.config)
-    cfg.update({k: v for k, v in (overrides or {}).items() if k in r.tweak})
-    return RunSpec(r.analyzer, r.model or "", r.data, cfg, device="auto")
+    over = {k: v for k, v in (overrides or {}).items() if k in r.tweak}
+    model = over.pop("model", None) or r.model or ""  # "model" in tweak: the student's own card
+    cfg.update(over)
+    return RunSpec(r.analyzer, model, r.data, cfg, device="auto")
 
 
 def run_all(lab: Lab, ctx: RunContext | None = None) -> dict:
