@@ -242,3 +242,62 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))
+
+
+# ---- EDF recordings --------------------------------------------------------------------------------
+
+def _edf(seed: int, seconds: int = 6) -> bytes:
+    import tempfile
+
+    import mne
+
+    from workbench.data.eeg_synth import CHANNELS
+
+    rng = np.random.default_rng(seed)
+    raw = mne.io.RawArray(rng.standard_normal((len(CHANNELS), seconds * 128)) * 20e-6,
+                          mne.create_info(list(CHANNELS), 128.0, "eeg"), verbose=False)
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "r.edf"
+        mne.export.export_raw(str(p), raw, overwrite=True, verbose=False)
+        return p.read_bytes()
+
+
+def _field(data: bytes, start: int, width: int, text: str) -> bytes:
+    return data[:start] + text.encode("latin-1")[:width].ljust(width) + data[start + width:]
+
+
+def edf_corpus() -> list[Case]:
+    rng = random.Random(SEED + 3)
+    valid = [_edf(i, 6 + i % 3) for i in range(20)]
+    base = valid[0]
+    ns = int(base[252:256])
+    sig = 256  # per-signal fields start here; each field holds ns entries
+    offsets = {"phys_min": sig + ns * 104, "phys_max": sig + ns * 112, "dig_min": sig + ns * 120,
+               "dig_max": sig + ns * 128, "samples": sig + ns * 216}
+    structural = [(236, 8), (244, 8), (252, 4), (184, 8), (offsets["samples"], 8)]
+
+    def flip_range(b):  # structural numeric fields only: EDF has no checksum, other flips can be valid data
+        start, width = structural[rng.randrange(len(structural))]
+        return start, start + width
+
+    bad_values = [(236, 8, v) for v in ("-1", "0", "99999999", "abc", "1e9")] + \
+                 [(244, 8, v) for v in ("0", "-1", "xyz", "61", "1e-9")] + \
+                 [(252, 4, v) for v in ("0", "257", "9999", "-3", "x")] + \
+                 [(184, 8, v) for v in ("0", "256", "99999999", "foo", "-256")] + \
+                 [(0, 8, v) for v in ("X", "v0", "\xff\xfe", "abc", "-")] + \
+                 [(offsets["phys_min"], 8, "abc"), (offsets["phys_max"], 8, "--1")] + \
+                 [(offsets["dig_min"], 8, "40000"), (offsets["dig_max"], 8, "-40000")] + \
+                 [(offsets["samples"], 8, v) for v in ("0", "-5", "99999999", "abc", "1")]
+    header = [_field(base, s, w, v) for s, w, v in bad_values]
+    header += [_field(_field(base, offsets["phys_min"], 8, "5"), offsets["phys_max"], 8, "5")]
+    header += [_field(_field(base, offsets["dig_min"], 8, "7"), offsets["dig_max"], 8, "7")]
+    header += [_field(base, 236, 8, str(int(base[236:244]) + d)) for d in (1, -1, 2, 10, 1000, -2)]
+    header += [base[:256 * (1 + ns)] + base[256 * (1 + ns): -(1 + i) * 128] for i in range(8)]
+    header = header[:50]
+    oversize = [_field(base, 236, 8, "99999999")] * 5 + [_field(base, 252, 4, "9999")] * 5 + \
+               [_field(_field(base, 236, 8, "4000000"), 244, 8, "60")] * 5 + [base + bytes(10 << 20)] * 5
+    polyglots = [_png(4, 4, i) + base for i in range(5)] + [b"PK\x03\x04" + base[4:] for _ in range(5)]
+    return _common(valid, rng, flip_range, header, oversize, _other_formats(), polyglots)
+
+
+CORPORA["edf"] = edf_corpus

@@ -86,3 +86,23 @@ def test_checkpoint_corpus_pinned_as_is_reaches_only_typed_outcomes(tmp_path):
 def test_corpus_is_deterministic(make):
     a, b = make(), make()
     assert [hashlib.sha256(d).hexdigest() for _, d, _ in a] == [hashlib.sha256(d).hexdigest() for _, d, _ in b]
+
+
+def test_edf_corpus(tmp_path):
+    from tests.reliability.corpus import edf_corpus
+    from workbench.io.eeg import load_eeg_file
+
+    def load(name, data):
+        p = tmp_path / f"{name}.edf"
+        p.write_bytes(data)
+        try:
+            load_eeg_file(p)
+        finally:
+            p.unlink()
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = _drive(edf_corpus(), load)
+    assert out == {"ok": 20, "refused": 180}
