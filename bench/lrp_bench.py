@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import copy
 import os
-import statistics
-import time
+
+from bench.timing import median_time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -26,17 +26,7 @@ BATCH = {"resnet18.untrained": 8}
 
 
 def _median(fn, repeat: int = 5) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median_time(fn, repeat)
 
 
 def _zennit_direct(module, canonizers, bounds, x, target):

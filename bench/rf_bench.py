@@ -8,29 +8,17 @@
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import numpy as np
-import torch
 
 from analyzers.receptive_field import _chunk_size
 from analyzers.rf_erf import erf_map, fill_inputs
 from analyzers.rf_graph import analyze, truncated, walk
+from bench.timing import median_time
 from workbench.runtime import RunContext, load_model, make_batch, pick_device
 
 
 def _median(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median_time(fn, repeat, warmup=False)
 
 
 def bench_erf(device: str, model_id: str, layer: str, n_images: int, repeat: int) -> dict:

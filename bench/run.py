@@ -14,7 +14,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
-import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -22,6 +21,7 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 from analyzers.attribution import AttributionConfig, _attribute, _gradcam_layer  # noqa: E402
+from bench.timing import median_time  # noqa: E402
 from workbench.core.cards import list_cards  # noqa: E402
 from workbench.runtime import RunSpec, load_model, make_batch, pick_device, run  # noqa: E402
 
@@ -30,20 +30,6 @@ SMALL = {"batch": 16, "data": "digits:test:16", "steps": 32, "methods": ("integr
 LARGE = {"batch": 4, "data": "skimage:chelsea", "steps": 16, "methods": ("integrated_gradients", "saliency",
          "input_x_gradient", "grad_cam")}
 HEAVY = {"vgg16.untrained", "resnet50.untrained"}  # forward + two cheap methods only
-
-
-def median_time(fn, repeat: int = 5) -> float:
-    fn()  # warm-up
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def bench_model(card, device: str) -> dict:

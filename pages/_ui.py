@@ -36,6 +36,38 @@ def models_for(analyzer, *, available: bool = True) -> list:
             and (not available or c.status(c).get("available"))]
 
 
+#: built-in data sets offered for each model kind (EEG pages pick windows themselves)
+DATASETS = {"image2d": ["digits", "skimage"], "signal1d": ["mnist1d"], "vector": ["moons", "circles"]}
+
+
+def data_picker(card, key: str, sets: list[str] | None = None, label: str = "Input") -> str | None:
+    """A built-in sample or, for image models, an uploaded PNG/JPEG (decoded with limits); returns a data id."""
+    from workbench.data import list_items, store_upload
+    from workbench.io.images import decode_image
+
+    sets = DATASETS.get(card.kind, []) if sets is None else sets
+    source = st.radio(label, ["built-in", "upload"] if card.kind == "image2d" else ["built-in"], horizontal=True,
+                      key=f"{key}.source")
+    if source == "upload":
+        up = st.file_uploader("PNG or JPEG (at most 20 MB, 4096 px a side)", type=["png", "jpg", "jpeg"],
+                              key=f"{key}.upload")
+        if up is None:
+            return None
+        try:
+            return store_upload(decode_image(up.getvalue(), up.name))
+        except WorkbenchError as e:
+            error_line(e)
+            return None
+    if not sets:
+        return st.text_input("Data id", value=card.default_data, key=f"{key}.data")
+    default_set = card.default_data.split(":")[0]
+    dataset = st.selectbox("Data set", sets, index=sets.index(default_set) if default_set in sets else 0,
+                           key=f"{key}.set")
+    items = list_items(dataset)
+    default = card.default_data if card.default_data in items else items[0]
+    return st.selectbox("Sample", items, index=items.index(default), key=f"{key}.sample")
+
+
 def error_line(exc: WorkbenchError | str) -> None:
     st.error(exc.one_line() if isinstance(exc, WorkbenchError) else str(exc), icon=":material/error:")
 

@@ -2,11 +2,17 @@
 
 import streamlit as st
 
-from pages._ui import clear_error, config_form, error_line, job_status, launch, models_for, render_result, runtime
+from pages._ui import (
+    clear_error,
+    config_form,
+    data_picker,
+    job_status,
+    launch,
+    models_for,
+    render_result,
+    runtime,
+)
 from workbench.core.analyzer import get_analyzer
-from workbench.core.errors import WorkbenchError
-from workbench.data import list_items, store_upload
-from workbench.io.images import decode_image
 from workbench.runtime import RunSpec
 
 KEY = "attribution"
@@ -27,22 +33,7 @@ card = ready[model_id]
 
 left, right = st.columns(2)
 with left:
-    source = st.radio("Image", ["built-in", "upload"], horizontal=True)
-    data_id = None
-    if source == "built-in":
-        default_set = card.default_data.split(":")[0]
-        sets = ["digits", "skimage"]
-        dataset = st.selectbox("Data set", sets, index=sets.index(default_set) if default_set in sets else 1)
-        items = list_items(dataset)
-        default = card.default_data if card.default_data in items else items[0]
-        data_id = st.selectbox("Sample", items, index=items.index(default))
-    else:
-        up = st.file_uploader("PNG or JPEG (at most 20 MB, 4096 px a side)", type=["png", "jpg", "jpeg"])
-        if up is not None:
-            try:
-                data_id = store_upload(decode_image(up.getvalue(), up.name))
-            except WorkbenchError as e:
-                error_line(e)
+    data_id = data_picker(card, KEY, ["digits", "skimage"], "Image")
 with right:
     methods = st.multiselect("Methods", analyzer.Config.__dataclass_fields__["method"].metadata["choices"],
                              default=["integrated_gradients", "saliency", "grad_cam"])

@@ -4,12 +4,18 @@ image and the singular-vector gallery. Widgets -> RunSpec -> job -> render; noth
 
 import streamlit as st
 
-from pages._ui import basket, clear_error, config_form, error_line, job_status, launch, render_result, runtime
+from pages._ui import (
+    basket,
+    clear_error,
+    config_form,
+    data_picker,
+    job_status,
+    launch,
+    render_result,
+    runtime,
+)
 from workbench.core.analyzer import get_analyzer
 from workbench.core.cards import list_cards
-from workbench.core.errors import WorkbenchError
-from workbench.data import list_items, store_upload
-from workbench.io.images import decode_image
 from workbench.runtime import RunSpec
 
 KEY = "linear_scope"
@@ -29,26 +35,6 @@ def _cards(task: str) -> dict:
     return {c.id: c for c in cards if c.status(c).get("available")}
 
 
-def _data_picker(card, key: str, sets: list[str]) -> str | None:
-    source = st.radio("Image", ["built-in", "upload"], horizontal=True, key=f"{key}.source")
-    if source == "upload":
-        up = st.file_uploader("PNG or JPEG (at most 20 MB, 4096 px a side)", type=["png", "jpg", "jpeg"],
-                              key=f"{key}.upload")
-        if up is None:
-            return None
-        try:
-            return store_upload(decode_image(up.getvalue(), up.name))
-        except WorkbenchError as e:
-            error_line(e)
-            return None
-    default_set = card.default_data.split(":")[0]
-    dataset = st.selectbox("Data set", sets, index=sets.index(default_set) if default_set in sets else 0,
-                           key=f"{key}.set")
-    items = list_items(dataset)
-    return st.selectbox("Sample", items, index=items.index(card.default_data) if card.default_data in items else 0,
-                        key=f"{key}.sample")
-
-
 def _model_picker(task: str, key: str, preferred: str):
     ready = _cards(task)
     if not ready:
@@ -64,7 +50,7 @@ def _classifier_tab() -> None:
     model_id, card = _model_picker("classification", CLS, "digits_resnet.sk")
     if card is None:
         return
-    data_id = _data_picker(card, CLS, ["digits", "skimage"])
+    data_id = data_picker(card, CLS, ["digits", "skimage"], "Image")
     with st.expander("Settings"):
         values = config_form(analyzer.Config, CLS, skip=("rows", "columns"))
     if st.button("Run LinearScope (classifier)", type="primary", disabled=not data_id, key=f"{CLS}.run"):
@@ -123,7 +109,7 @@ def _image2image_tab() -> None:
     model_id, card = _model_picker("image2image", I2I, "sr_cnn.x2")
     if card is None:
         return
-    data_id = _data_picker(card, I2I, ["skimage"])
+    data_id = data_picker(card, I2I, ["skimage"], "Image")
     with st.expander("Settings"):
         values = config_form(analyzer.Config, I2I, skip=("top_classes", "rows", "columns"))
     if st.button("Run LinearScope (image-to-image)", type="primary", disabled=not data_id, key=f"{I2I}.run"):

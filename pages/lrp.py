@@ -3,16 +3,13 @@
 import streamlit as st
 
 from analyzers.lrp_pruning_result import curves_figure, pruned_state_dict
-from pages._ui import clear_error, config_form, error_line, job_status, launch, render_result, runtime
+from pages._ui import clear_error, config_form, data_picker, error_line, job_status, launch, render_result, runtime
 from workbench.core.analyzer import get_analyzer
 from workbench.core.cards import list_cards
 from workbench.core.errors import WorkbenchError
-from workbench.data import list_items, store_upload
-from workbench.io.images import decode_image
 from workbench.runtime import RunSpec
 
 EXPLAIN, PRUNE = "lrp", "lrp_pruning"
-DATASETS = {"image2d": ["digits", "skimage"], "signal1d": ["mnist1d"], "vector": ["moons", "circles"]}
 runtime()
 st.title("Layer-wise relevance propagation")
 explain_tab, prune_tab = st.tabs(["Explain", "Prune"])
@@ -30,30 +27,6 @@ def _pick_model(ready: dict, default: str, key: str):
                               format_func=lambda i: i + ("" if ready[i].trained else "  (untrained)"))]
 
 
-def _pick_data(card, key: str):
-    sets = DATASETS.get(card.kind, [])
-    default_set = card.default_data.split(":")[0]
-    source = st.radio("Input", ["built-in", "upload"] if card.kind == "image2d" else ["built-in"], horizontal=True,
-                      key=f"{key}.source")
-    if source == "upload":
-        up = st.file_uploader("PNG or JPEG (at most 20 MB, 4096 px a side)", type=["png", "jpg", "jpeg"],
-                              key=f"{key}.up")
-        if up is None:
-            return None
-        try:
-            return store_upload(decode_image(up.getvalue(), up.name))
-        except WorkbenchError as e:
-            error_line(e)
-            return None
-    if not sets:
-        return st.text_input("Data id", value=card.default_data, key=f"{key}.data")
-    dataset = st.selectbox("Data set", sets, index=sets.index(default_set) if default_set in sets else 0,
-                           key=f"{key}.set")
-    items = list_items(dataset)
-    default = card.default_data if card.default_data in items else items[0]
-    return st.selectbox("Sample", items, index=items.index(default), key=f"{key}.sample")
-
-
 with explain_tab:
     lrp = get_analyzer(EXPLAIN)
     st.caption(f"{lrp.description} — {lrp.paper}")
@@ -64,7 +37,7 @@ with explain_tab:
         card = _pick_model(ready, "digits_resnet.sk", f"{EXPLAIN}.model")
         left, right = st.columns(2)
         with left:
-            data_id = _pick_data(card, EXPLAIN)
+            data_id = data_picker(card, EXPLAIN)
         with right:
             comps = lrp.Config.__dataclass_fields__["composite"].metadata["choices"]
             composite = st.selectbox("Composite", comps, key=f"{EXPLAIN}.comp",
