@@ -124,6 +124,7 @@ class KernelSpectra(Analyzer):
     Config = KernelSpectraConfig
     result_class = KernelSpectraResult
     supports = ("image2d", "signal1d", "eeg")
+    exclusive = True  # traces with torch.fx / make_fx (process-global patching)
     mutates_model = False
     needs_data = True
     needs_model = False

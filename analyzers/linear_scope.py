@@ -85,6 +85,7 @@ class LinearScope(Analyzer):
     Config = LinearScopeConfig
     result_class = LinearScopeResult
     supports = ("image2d",)
+    exclusive = True  # traces with torch.fx / make_fx (process-global patching)
     tasks = ("classification", "image2image")
     mutates_model = False
 

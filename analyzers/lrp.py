@@ -89,6 +89,7 @@ class LRP(Analyzer):
     Config = LRPConfig
     result_class = LRPResult
     supports = ("image2d", "signal1d", "eeg", "vector")
+    exclusive = True  # traces with torch.fx / make_fx (process-global patching)
     mutates_model = True  # canonizers rewrite parameters and forward methods in place
 
     def run(self, model, data, config, ctx):

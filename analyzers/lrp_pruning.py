@@ -74,6 +74,7 @@ class LRPPruning(Analyzer):
     Config = LRPPruningConfig
     result_class = LRPPruningResult
     supports = ("image2d", "signal1d", "eeg", "vector")
+    exclusive = True  # traces with torch.fx / make_fx (process-global patching)
     mutates_model = True  # pruning, fine-tuning and canonizers all change the model
     needs_data = False  # the reference and evaluation sets come from the card's own labelled splits
 

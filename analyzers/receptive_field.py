@@ -113,6 +113,7 @@ class ReceptiveField(Analyzer):
     Config = ReceptiveFieldConfig
     result_class = ReceptiveFieldResult
     supports = ("image2d", "signal1d", "eeg")
+    exclusive = True  # traces with torch.fx / make_fx (process-global patching)
     tasks = ("classification", "image2image")  # structure only: any output map has receptive fields
     mutates_model = False  # the probe and the untrained ERF work on private copies
     needs_data = True

@@ -65,6 +65,51 @@ def test_eight_sessions_fifty_jobs_are_bit_identical_to_sequential(toy_card):
     assert count_hooks(module) == 0 and _param_sum(module) == before and not module.training
 
 
+ANALYZER_MIX = [("lrp", {"sanity_check": "false"}),
+                ("lrp", {"composite": "epsilon_gamma_box", "sanity_check": "false"}),  # zennit canonizers
+                ("kernel_spectra", {"parts": "singular_values,frequency"}), ("receptive_field", {"erf": "false"}),
+                ("linear_scope", {"svd_k": "0"}), ("attribution", {"method": "grad_cam", "sanity_check": "false"})]
+
+
+def test_eight_sessions_mixing_analyzers_on_one_shared_model(toy_card):
+    module = load_model("toy_cnn.test", "cpu").module
+    before = _param_sum(module)
+    specs = [RunSpec(a, "toy_cnn.test", "digits:0", cfg, device="cpu") for a, cfg in ANALYZER_MIX]
+    reference = [_digest(run(s)) for s in specs]
+    errors, mismatches = [], []
+
+    def session(k: int) -> None:
+        for i in range(50):
+            j = (i + k) % len(specs)
+            try:
+                if _digest(run(specs[j])) != reference[j]:
+                    mismatches.append((k, i, specs[j].analyzer))
+            except Exception as e:  # noqa: BLE001 - collected and asserted below
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=session, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(900)
+    assert errors == [] and mismatches == []
+    assert load_model("toy_cnn.test", "cpu").module is module
+    assert count_hooks(module) == 0 and _param_sum(module) == before and not module.training
+
+
+@pytest.mark.parametrize("analyzer, cfg", ANALYZER_MIX[1:], ids=[a for a, _ in ANALYZER_MIX[1:]])
+def test_memory_ceiling_per_analyzer(toy_card, analyzer, cfg):
+    spec = RunSpec(analyzer, "toy_cnn.test", "digits:0", cfg, device="cpu")
+    for _ in range(5):
+        run(spec)
+    gc.collect()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    refs = [weakref.ref(run(spec)) for _ in range(200)]
+    gc.collect()
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss0 <= 50
+    assert sum(r() is not None for r in refs) == 0
+
+
 def test_memory_ceiling_over_200_runs(toy_card):
     spec = RunSpec("attribution", "toy_cnn.test", "digits:0", {"method": "saliency,grad_cam"}, device="cpu")
     for _ in range(10):

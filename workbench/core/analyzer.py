@@ -69,6 +69,9 @@ class Analyzer:
     tasks: ClassVar[tuple[str, ...]] = ("classification",)
     mutates_model: ClassVar[bool] = False
     needs_data: ClassVar[bool] = True
+    #: True for analyzers that trace with torch.fx / make_fx: tracing patches process-global state,
+    #: so the runner runs them alone (see workbench/runtime/gate.py)
+    exclusive: ClassVar[bool] = False
     #: False for analyzers that can build what they study themselves (run gets ``model=None``
     #: when no --model is given)
     needs_model: ClassVar[bool] = True

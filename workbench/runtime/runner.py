@@ -25,6 +25,7 @@ from workbench.core.result import Check, Provenance, Result
 from workbench.data import get_samples
 from workbench.runtime.context import RunContext
 from workbench.runtime.device import pick_device
+from workbench.runtime.gate import GATE
 
 _MODELS = BoundedCache(4)  # pristine loaded models, shared read-only across runs
 _VERSIONED = ("torch", "torchvision", "captum", "zennit", "numpy", "cnn-workbench")
@@ -124,7 +125,8 @@ def _run_guarded(cls, handle: ModelHandle, batch, config, ctx, seed: int, shared
     before, state = count_hooks(handle.module), _fingerprint(handle.module) if shared else None
     _seed(seed)
     try:
-        return cls().run(handle, batch, config, ctx)
+        with GATE.exclusive() if cls.exclusive else GATE.shared():
+            return cls().run(handle, batch, config, ctx)
     finally:
         left = count_hooks(handle.module) - before
         changed = shared and _fingerprint(handle.module) != state
@@ -161,7 +163,8 @@ def run(spec: RunSpec, ctx: RunContext | None = None) -> Result:
         if cls.needs_model:
             raise ConfigError(f"{cls.name} needs a model", "give --model ID (see `workbench zoo list`)")
         _seed(spec.seed)
-        result = cls().run(None, None, config, ctx)
+        with GATE.exclusive() if cls.exclusive else GATE.shared():
+            result = cls().run(None, None, config, ctx)
         return _stamp(result, cls, config, None, str(getattr(config, "dataset", "") or ""), "", ctx, spec.seed, t0)
     card = get_card(spec.model)
     if card.kind not in cls.supports:
