@@ -70,10 +70,11 @@ def _other_formats() -> list[bytes]:
 
 
 def _flip(data: bytes, rng: random.Random, lo: int, hi: int, n: int) -> bytes:
+    """Flip ``n`` distinct bits in data[lo:hi] (distinct, so that no two flips cancel out)."""
     b = bytearray(data)
-    for _ in range(n):
-        i = rng.randrange(lo, min(hi, len(b)))
-        b[i] ^= 1 << rng.randrange(8)
+    hi = min(hi, len(b))
+    for pos in rng.sample(range(lo * 8, hi * 8), min(n, (hi - lo) * 8)):
+        b[pos // 8] ^= 1 << (pos % 8)
     return bytes(b)
 
 
@@ -301,3 +302,50 @@ def edf_corpus() -> list[Case]:
 
 
 CORPORA["edf"] = edf_corpus
+
+
+# ---- the published EEG .mat format ------------------------------------------------------------
+
+def _mat_bytes(seed: int, n: int = 6, channels: int = 30, t: int = 384, drop=(), **override) -> bytes:
+    import scipy.io
+
+    rng = np.random.default_rng(seed)
+    d = {"EEGsample": rng.standard_normal((n, channels, t)) * 10, "substate": (np.arange(n) % 2)[:, None],
+         "subindex": (1 + np.arange(n) // 3)[:, None]}
+    d.update(override)
+    for f in drop:
+        d.pop(f)
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, d)
+    return buf.getvalue()
+
+
+def mat_corpus() -> list[Case]:
+    rng = random.Random(SEED + 4)
+    valid = [_mat_bytes(i, n=4 + i % 5) for i in range(20)]
+    n = 6
+    semantic = [dict(drop=("subindex",)), dict(drop=("EEGsample",)), dict(drop=("substate",)),
+                dict(drop=("substate", "subindex")), dict(channels=0), dict(channels=29), dict(channels=31),
+                dict(t=768), dict(t=383), dict(t=0), dict(n=0),
+                dict(substate=np.full((n, 1), 2)), dict(substate=np.full((n, 1), -1)),
+                dict(subindex=np.zeros((n, 1))), dict(subindex=np.full((n, 1), -4)),
+                dict(substate=np.zeros((n - 1, 1))), dict(subindex=np.ones((n + 2, 1))),
+                dict(substate=np.array([["a"]] * n)), dict(EEGsample=np.zeros((n, 30))),
+                dict(EEGsample=np.zeros((n, 30, 384, 2))), dict(EEGsample=np.full((n, 30, 384), np.nan)),
+                dict(EEGsample=np.full((n, 30, 384), np.inf)), dict(EEGsample="text"),
+                dict(substate=np.full((n, 1), 0.5)), dict(subindex=np.full((n, 1), 1.5))]
+    header = [_mat_bytes(i, **kw) for i, kw in enumerate(semantic * 2)][:50]
+
+    def flip_range(b):  # the endian indicator (bytes 126-127): the only bytes the format checks itself
+        return 126, 128
+
+    oversize = []
+    for i in range(20):  # the first element's byte count claims far more data than the file holds
+        b = bytearray(valid[i % 20])
+        b[132:136] = struct.pack("<I", 2**31 - 1 - i)
+        oversize.append(bytes(b))
+    polyglots = [_png(4, 4, i) + valid[0] for i in range(5)] + [b"PK\x03\x04" + valid[0][4:] for _ in range(5)]
+    return _common(valid, rng, flip_range, header, oversize, _other_formats(), polyglots)
+
+
+CORPORA["mat"] = mat_corpus

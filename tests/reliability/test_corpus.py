@@ -106,3 +106,23 @@ def test_edf_corpus(tmp_path):
         warnings.simplefilter("ignore")
         out = _drive(edf_corpus(), load)
     assert out == {"ok": 20, "refused": 180}
+
+
+def test_mat_corpus(tmp_path):
+    """The published drowsiness data set's .mat layout (EEGsample, substate, subindex)."""
+    import warnings
+
+    from tests.reliability.corpus import mat_corpus
+    from workbench.io.eeg import load_eeg_file
+
+    def load(name, data):
+        p = tmp_path / f"{name}.mat"
+        p.write_bytes(data)
+        try:
+            load_eeg_file(p)
+        finally:
+            p.unlink()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert _drive(mat_corpus(), load) == {"ok": 20, "refused": 180}
