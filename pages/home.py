@@ -1,5 +1,7 @@
 """Home: what the workbench does, zoo status, where to start."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from pages._ui import runtime
@@ -28,13 +30,19 @@ for name, err in PLUGIN_ERRORS.items():
 
 st.subheader("Where to start")
 LINKS = [("attribution.py", "Attribution maps: which pixels drive a prediction?", "local_fire_department"),
+         ("labs.py", "Teaching labs: graded, hands-on walks through every analyzer", "school"),
          ("zoo.py", "Browse the model zoo, or upload safetensors weights", "inventory_2"),
          ("report.py", "Collect results and download one HTML report", "description")]
 for path, label, icon in LINKS:
     st.page_link(f"../pages/{path}", label=label, icon=f":material/{icon}:")
 
 st.subheader("Analyzers")
+PAGES = Path(__file__).resolve().parent
 for an in list_analyzers():
-    st.markdown(f"**{an.title}** (`{an.name}`, for {', '.join(an.supports)}): {an.description}  \n"
-                f"*{an.paper}*")
+    page = next((p for p in (f"{an.name}.py", f"{an.name.split('_')[0]}.py") if (PAGES / p).exists()), None)
+    if page:
+        st.page_link(f"../pages/{page}", label=f"**{an.title}** (`{an.name}`, for {', '.join(an.supports)})")
+    else:
+        st.markdown(f"**{an.title}** (`{an.name}`, for {', '.join(an.supports)})")
+    st.caption(f"{an.description} — *{an.paper}*")
 st.caption("Every computation runs on the GPU when there is one, else on the CPU. Nothing is downloaded.")

@@ -87,6 +87,8 @@ def _nav(page, label: str) -> None:
 def test_attribution_flow_and_report_download(server, page, tmp_path):
     page.goto(server)
     page.get_by_text("CNN interpretability workbench").first.wait_for()
+    page.get_by_text("Zoo models ready").wait_for()
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
     page.screenshot(path=SHOTS / "home.png", full_page=True)
 
     links = page.get_by_test_id("stSidebarNav").locator("a").all_inner_texts()
