@@ -40,8 +40,10 @@ def models_for(analyzer, *, available: bool = True) -> list:
 DATASETS = {"image2d": ["digits", "skimage"], "signal1d": ["mnist1d"], "vector": ["moons", "circles"]}
 
 
-def data_picker(card, key: str, sets: list[str] | None = None, label: str = "Input") -> str | None:
-    """A built-in sample or, for image models, an uploaded PNG/JPEG (decoded with limits); returns a data id."""
+def data_picker(card, key: str, sets: list[str] | None = None, label: str = "Input", *,
+                extra: dict[str, list[str]] | None = None, help: str | None = None) -> str | None:
+    """A built-in sample or, for image models, an uploaded PNG/JPEG (decoded with limits); returns a data id.
+    ``extra`` prepends ids per data set (e.g. multi-sample ids such as ``digits:test:50``)."""
     from workbench.data import list_items, store_upload
     from workbench.io.images import decode_image
 
@@ -63,9 +65,9 @@ def data_picker(card, key: str, sets: list[str] | None = None, label: str = "Inp
     default_set = card.default_data.split(":")[0]
     dataset = st.selectbox("Data set", sets, index=sets.index(default_set) if default_set in sets else 0,
                            key=f"{key}.set")
-    items = list_items(dataset)
+    items = (extra or {}).get(dataset, []) + list_items(dataset)
     default = card.default_data if card.default_data in items else items[0]
-    return st.selectbox("Sample", items, index=items.index(default), key=f"{key}.sample")
+    return st.selectbox("Sample", items, index=items.index(default), key=f"{key}.sample", help=help)
 
 
 def error_line(exc: WorkbenchError | str) -> None:

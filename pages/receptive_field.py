@@ -3,12 +3,20 @@ and Luo et al.'s sqrt(n) growth law. Widgets -> RunSpec -> job -> render; nothin
 
 import streamlit as st
 
-from pages._ui import clear_error, config_form, error_line, job_status, launch, models_for, render_result, runtime
+from pages._ui import (
+    clear_error,
+    config_form,
+    data_picker,
+    error_line,
+    job_status,
+    launch,
+    models_for,
+    render_result,
+    runtime,
+)
 from workbench.core.analyzer import get_analyzer
 from workbench.core.cards import get_card
 from workbench.core.errors import WorkbenchError
-from workbench.data import list_items, store_upload
-from workbench.io.images import decode_image
 from workbench.runtime import RunSpec
 
 KEY, KEY_GROWTH = "receptive_field", "receptive_field.growth"
@@ -57,40 +65,17 @@ def _layer_picker(card) -> str:
     return "" if pick == "(automatic)" else pick
 
 
-def _data_picker(card) -> str | None:
-    if card.kind != "image2d":
-        sets = ["mnist1d"]
-        items = list_items(sets[0])
-        return st.selectbox("Signal", items, index=items.index(card.default_data) if card.default_data in items else 0)
-    source = st.radio("Image for the ERF overlay", ["built-in", "upload"], horizontal=True)
-    if source == "upload":
-        up = st.file_uploader("PNG or JPEG (at most 20 MB, 4096 px a side)", type=["png", "jpg", "jpeg"])
-        if up is None:
-            return None
-        try:
-            return store_upload(decode_image(up.getvalue(), up.name))
-        except WorkbenchError as e:
-            error_line(e)
-            return None
-    sets = ["skimage", "digits"]
-    default_set = card.default_data.split(":")[0]
-    dataset = st.selectbox("Data set", sets, index=sets.index(default_set) if default_set in sets else 0)
-    items = list_items(dataset)
-    if dataset == "digits":
-        items = [f"digits:test:{n}" for n in (50, 16, 4)] + items
-    default = card.default_data if card.default_data in items else items[0]
-    return st.selectbox("Sample", items, index=items.index(default),
-                        help="fewer inputs than 'n images' are filled as set in the settings (crops/flips, "
-                             "noise or repeats); digits:test:50 gives 50 real digits")
-
-
 def model_tab(analyzer) -> None:
     left, right = st.columns(2)
     with left:
         model_id, card = _model_picker(analyzer)
         layer = _layer_picker(card) if card is not None else ""
     with right:
-        data_id = _data_picker(card) if card is not None else None
+        data_id = data_picker(
+            card, KEY, ["skimage", "digits"] if card.kind == "image2d" else None, "Image for the ERF overlay",
+            extra={"digits": [f"digits:test:{n}" for n in (50, 16, 4)]},
+            help="fewer inputs than 'n images' are filled as set in the settings (crops/flips, noise or "
+                 "repeats); digits:test:50 gives 50 real digits") if card is not None else None
     with st.expander("Settings (ERF, probe, input size)"):
         values = config_form(analyzer.Config, KEY, skip=("experiment", "layer") + GROWTH)
     with st.expander("Why is ResNet-50's receptive field 427 px here and 483 px elsewhere?"):

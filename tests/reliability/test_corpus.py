@@ -88,41 +88,33 @@ def test_corpus_is_deterministic(make):
     assert [hashlib.sha256(d).hexdigest() for _, d, _ in a] == [hashlib.sha256(d).hexdigest() for _, d, _ in b]
 
 
-def test_edf_corpus(tmp_path):
-    from tests.reliability.corpus import edf_corpus
+def _drive_eeg_files(cases, suffix: str, tmp_path) -> dict:
+    """Each case written as a file with ``suffix`` and loaded by the EEG file loader."""
+    import warnings
+
     from workbench.io.eeg import load_eeg_file
 
     def load(name, data):
-        p = tmp_path / f"{name}.edf"
+        p = tmp_path / f"{name}{suffix}"
         p.write_bytes(data)
         try:
             load_eeg_file(p)
         finally:
             p.unlink()
 
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = _drive(edf_corpus(), load)
-    assert out == {"ok": 20, "refused": 180}
+        return _drive(cases, load)
+
+
+def test_edf_corpus(tmp_path):
+    from tests.reliability.corpus import edf_corpus
+
+    assert _drive_eeg_files(edf_corpus(), ".edf", tmp_path) == {"ok": 20, "refused": 180}
 
 
 def test_mat_corpus(tmp_path):
     """The published drowsiness data set's .mat layout (EEGsample, substate, subindex)."""
-    import warnings
-
     from tests.reliability.corpus import mat_corpus
-    from workbench.io.eeg import load_eeg_file
 
-    def load(name, data):
-        p = tmp_path / f"{name}.mat"
-        p.write_bytes(data)
-        try:
-            load_eeg_file(p)
-        finally:
-            p.unlink()
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        assert _drive(mat_corpus(), load) == {"ok": 20, "refused": 180}
+    assert _drive_eeg_files(mat_corpus(), ".mat", tmp_path) == {"ok": 20, "refused": 180}

@@ -39,47 +39,16 @@ def _param_sum(module) -> str:
     return hashlib.sha256(b"".join(t.detach().numpy().tobytes() for t in module.state_dict().values())).hexdigest()
 
 
-def test_eight_sessions_fifty_jobs_are_bit_identical_to_sequential(toy_card):
+def _eight_sessions(specs: list[RunSpec], jobs: int = 50) -> None:
+    """8 threads x ``jobs`` runs cycling through ``specs`` on the shared toy model: every result must be
+    bit-identical to the sequential reference, and the shared model untouched afterwards."""
     module = load_model("toy_cnn.test", "cpu").module
     before = _param_sum(module)
-    reference = [_digest(run(RunSpec("attribution", "toy_cnn.test", "digits:0,1", cfg, device="cpu"))) for cfg in MIX]
-    errors, mismatches = [], []
-
-    def session(k: int) -> None:
-        for i in range(50):
-            j = (i + k) % len(MIX)
-            try:
-                r = run(RunSpec("attribution", "toy_cnn.test", "digits:0,1", MIX[j], device="cpu"))
-                if _digest(r) != reference[j]:
-                    mismatches.append((k, i))
-            except Exception as e:  # noqa: BLE001 - collected and asserted below
-                errors.append(repr(e))
-
-    threads = [threading.Thread(target=session, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(600)
-    assert errors == [] and mismatches == []
-    assert load_model("toy_cnn.test", "cpu").module is module  # never tampered, never evicted
-    assert count_hooks(module) == 0 and _param_sum(module) == before and not module.training
-
-
-ANALYZER_MIX = [("lrp", {"sanity_check": "false"}),
-                ("lrp", {"composite": "epsilon_gamma_box", "sanity_check": "false"}),  # zennit canonizers
-                ("kernel_spectra", {"parts": "singular_values,frequency"}), ("receptive_field", {"erf": "false"}),
-                ("linear_scope", {"svd_k": "0"}), ("attribution", {"method": "grad_cam", "sanity_check": "false"})]
-
-
-def test_eight_sessions_mixing_analyzers_on_one_shared_model(toy_card):
-    module = load_model("toy_cnn.test", "cpu").module
-    before = _param_sum(module)
-    specs = [RunSpec(a, "toy_cnn.test", "digits:0", cfg, device="cpu") for a, cfg in ANALYZER_MIX]
     reference = [_digest(run(s)) for s in specs]
     errors, mismatches = [], []
 
     def session(k: int) -> None:
-        for i in range(50):
+        for i in range(jobs):
             j = (i + k) % len(specs)
             try:
                 if _digest(run(specs[j])) != reference[j]:
@@ -93,8 +62,22 @@ def test_eight_sessions_mixing_analyzers_on_one_shared_model(toy_card):
     for t in threads:
         t.join(900)
     assert errors == [] and mismatches == []
-    assert load_model("toy_cnn.test", "cpu").module is module
+    assert load_model("toy_cnn.test", "cpu").module is module  # never tampered, never evicted
     assert count_hooks(module) == 0 and _param_sum(module) == before and not module.training
+
+
+def test_eight_sessions_fifty_jobs_are_bit_identical_to_sequential(toy_card):
+    _eight_sessions([RunSpec("attribution", "toy_cnn.test", "digits:0,1", cfg, device="cpu") for cfg in MIX])
+
+
+ANALYZER_MIX = [("lrp", {"sanity_check": "false"}),
+                ("lrp", {"composite": "epsilon_gamma_box", "sanity_check": "false"}),  # zennit canonizers
+                ("kernel_spectra", {"parts": "singular_values,frequency"}), ("receptive_field", {"erf": "false"}),
+                ("linear_scope", {"svd_k": "0"}), ("attribution", {"method": "grad_cam", "sanity_check": "false"})]
+
+
+def test_eight_sessions_mixing_analyzers_on_one_shared_model(toy_card):
+    _eight_sessions([RunSpec(a, "toy_cnn.test", "digits:0", cfg, device="cpu") for a, cfg in ANALYZER_MIX])
 
 
 @pytest.mark.parametrize("analyzer, cfg", ANALYZER_MIX[1:], ids=[a for a, _ in ANALYZER_MIX[1:]])
