@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from analyzers import eeg_saliency_maps as em
+from analyzers.eeg_saliency import maps as em
 from workbench.data import get_samples
 from workbench.runtime import RunContext, load_model, pick_device
 
@@ -73,7 +73,7 @@ def bench_saliency(device: str, n: int = 256, repeat: int = 3) -> dict:
 
 def bench_loso(folds: int = 0) -> dict:
     """Wall time of the leave-one-subject-out protocol with the card's recipe (CPU), and its accuracy."""
-    from analyzers.eeg_saliency_loso import loso_data, run_loso
+    from analyzers.eeg_saliency.loso import loso_data, run_loso
 
     card = load_model(MODEL, "cpu").card
     x, y, subj = loso_data(card, "eeg_synth.drowsy", None, [])

@@ -16,9 +16,9 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from analyzers.spectra_conv import dense_conv_matrix, dense_singular_values, fft_singular_values  # noqa: E402
-from analyzers.spectra_layers import discover  # noqa: E402
-from analyzers.spectra_ntk import ntk_gram  # noqa: E402
+from analyzers.kernel_spectra.conv import dense_conv_matrix, dense_singular_values, fft_singular_values  # noqa: E402
+from analyzers.kernel_spectra.layers import discover  # noqa: E402
+from analyzers.kernel_spectra.ntk import ntk_gram  # noqa: E402
 
 NTK_N = 256
 VJP_BLOCK = 16  # rows of the Gram per vjp-of-jvp call (memory grows with the block)

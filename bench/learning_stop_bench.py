@@ -16,8 +16,8 @@ import sys  # noqa: E402
 
 import torch  # noqa: E402
 
-from analyzers.learning_stop_train import optimizer_factory  # noqa: E402
-from analyzers.stop_monitor import measure_overhead, resolve_layers  # noqa: E402
+from analyzers.learning_stop.monitor import measure_overhead, resolve_layers  # noqa: E402
+from analyzers.learning_stop.train import optimizer_factory  # noqa: E402
 from workbench.core.cards import get_card  # noqa: E402
 from workbench.runtime import pick_device  # noqa: E402
 

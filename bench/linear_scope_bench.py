@@ -12,9 +12,9 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from analyzers.linear_scope import auto_chunk  # noqa: E402
-from analyzers.linear_scope_products import Products, top_singular  # noqa: E402
-from analyzers.linear_scope_replay import trace  # noqa: E402
+from analyzers.linear_scope.analyzer import auto_chunk  # noqa: E402
+from analyzers.linear_scope.products import Products, top_singular  # noqa: E402
+from analyzers.linear_scope.replay import trace  # noqa: E402
 
 ROWS = 256
 SVD_K = 16

@@ -13,10 +13,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
-from analyzers._lrp_common import applied, input_bounds, make_composite, plan_canonization  # noqa: E402
-from analyzers.pruning_criteria import unit_scores  # noqa: E402
-from analyzers.pruning_structure import find_prunable  # noqa: E402
-from analyzers.pruning_sweep import reference_set  # noqa: E402
+from analyzers._shared.lrp import applied, input_bounds, make_composite, plan_canonization  # noqa: E402
+from analyzers.lrp_pruning.criteria import unit_scores  # noqa: E402
+from analyzers.lrp_pruning.structure import find_prunable  # noqa: E402
+from analyzers.lrp_pruning.sweep import reference_set  # noqa: E402
 from workbench.core.cards import get_card  # noqa: E402
 from workbench.runtime import RunSpec, load_model, make_batch, pick_device, run  # noqa: E402
 

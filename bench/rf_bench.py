@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from analyzers.receptive_field import _chunk_size
-from analyzers.rf_erf import erf_map, fill_inputs
-from analyzers.rf_graph import analyze, truncated, walk
+from analyzers.receptive_field.analyzer import _chunk_size
+from analyzers.receptive_field.erf import erf_map, fill_inputs
+from analyzers.receptive_field.graph import analyze, truncated, walk
 from bench.timing import median_time
 from workbench.runtime import RunContext, load_model, make_batch, pick_device
 

@@ -20,7 +20,7 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from analyzers.attribution import AttributionConfig, _attribute, _gradcam_layer  # noqa: E402
+from analyzers.attribution.analyzer import AttributionConfig, _attribute, _gradcam_layer  # noqa: E402
 from bench.timing import median_time  # noqa: E402
 from workbench.core.cards import list_cards  # noqa: E402
 from workbench.runtime import RunSpec, load_model, make_batch, pick_device, run  # noqa: E402

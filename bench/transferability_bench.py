@@ -15,8 +15,8 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from analyzers import transfer_grid as tg  # noqa: E402
-from analyzers import transfer_nets as tn  # noqa: E402
+from analyzers.transferability import grid as tg  # noqa: E402
+from analyzers.transferability import nets as tn  # noqa: E402
 from workbench.runtime import pick_device  # noqa: E402
 
 GRID = {"dataset": "mnist1d", "num_samples": 3000, "classes_a": (0, 1, 2, 3, 4), "classes_b": (5, 6, 7, 8, 9),

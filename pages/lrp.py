@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from analyzers.lrp_pruning_result import curves_figure, pruned_state_dict
+from analyzers.lrp_pruning.result import curves_figure, pruned_state_dict
 from pages._ui import clear_error, config_form, data_picker, error_line, job_status, launch, render_result, runtime
 from workbench.core.analyzer import get_analyzer
 from workbench.core.cards import list_cards

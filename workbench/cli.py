@@ -49,7 +49,7 @@ def _cmd_zoo(args) -> int:
     from workbench.core.cards import list_cards
 
     if args.zoo_cmd == "add-pruned":
-        from analyzers.lrp_pruning_result import pruned_state_dict
+        from analyzers.lrp_pruning.result import pruned_state_dict
         from workbench.core.result import Result
         from workbench.runtime.zoo import add_pruned_weights
 

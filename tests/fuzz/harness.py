@@ -43,7 +43,7 @@ def fuzz_checkpoint(data: bytes) -> None:
 def fuzz_report(data: bytes) -> None:
     import numpy as np
 
-    from analyzers.attribution_result import AttributionResult
+    from analyzers.attribution.result import AttributionResult
     from workbench.report import render_report
 
     fdp = atheris.FuzzedDataProvider(data)

@@ -50,7 +50,7 @@ class _Scan(HTMLParser):
 
 
 def _result(payload: str, field: str):
-    from analyzers.attribution_result import AttributionResult
+    from analyzers.attribution.result import AttributionResult
 
     def pick(f):
         return payload if field in (f, "all") else f"ok_{f}"

@@ -9,7 +9,7 @@ XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
 def _result():
-    from analyzers.attribution_result import AttributionResult
+    from analyzers.attribution.result import AttributionResult
 
     n = 1
     return AttributionResult(

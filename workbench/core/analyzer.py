@@ -128,9 +128,23 @@ def load_plugins() -> None:
     for group in ("workbench.models", "workbench.analyzers"):
         for ep in entry_points(group=group):
             try:
-                ep.load()
+                obj = ep.load()
+                if group == "workbench.analyzers":
+                    _register_entry_point(ep.name, obj)
             except Exception as e:  # noqa: BLE001 - one broken plug-in must not take down the rest
                 PLUGIN_ERRORS[f"{group}:{ep.name}"] = f"{type(e).__name__}: {e}"
+
+
+def _register_entry_point(ep_name: str, obj: Any) -> None:
+    """An analyzer entry point names its class (``name = "package.module:Class"``); the entry-point
+    name must equal ``cls.name`` so that the CLI, the app and the registry agree on one name."""
+    if not (isinstance(obj, type) and issubclass(obj, Analyzer)):
+        raise TypeError(f"entry point {ep_name!r} must name an Analyzer subclass (package.module:Class), "
+                        f"got {obj!r}")
+    if obj.name != ep_name:
+        raise TypeError(f"entry point {ep_name!r} names analyzer {obj.name!r}: the two names must be equal")
+    if _ANALYZERS.get(obj.name) is not obj:
+        register_analyzer(obj)
 
 
 def get_analyzer(name: str) -> type[Analyzer]:

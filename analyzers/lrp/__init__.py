@@ -1,0 +1,5 @@
+"""Layer-wise relevance propagation (zennit) with a conservation ledger."""
+
+from analyzers.lrp.analyzer import LRP
+
+__all__ = ["LRP"]

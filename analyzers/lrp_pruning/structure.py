@@ -1,0 +1,196 @@
+"""Structural pruning: which units (conv filters, hidden neurons) can be removed, and removing them.
+
+A unit is prunable when its layer's output reaches exactly the input channels of following conv /
+linear layers through channel-preserving steps only (BatchNorm, activations, pooling, dropout,
+flatten). Outputs that meet a residual addition, a concatenation or the model output are tied to
+other tensors and stay. Removing a unit deletes the producer's output channel, the BatchNorm channel
+and the consumers' input channel(s): the model really gets smaller (parameters, FLOPs, latency).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.fx as fx
+from torch import nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from analyzers._shared.lrp import trace
+
+_PASS_MODULES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Identity,
+                 nn.Dropout, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+                 nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)
+_FLATTEN_FUNCS = {torch.flatten}
+_FLATTEN_METHODS = {"flatten", "view", "reshape"}
+_PASS_FUNCS = {torch.relu, nn.functional.relu, nn.functional.dropout, nn.functional.max_pool2d,
+               nn.functional.avg_pool2d, nn.functional.adaptive_avg_pool2d}
+
+
+@dataclass
+class PrunableLayer:
+    """One layer whose output units can be removed.
+
+    ``producer``: the Conv/Linear module whose output channels are the units. ``bns``: BatchNorms on
+    those channels. ``consumers``: (module name, block) for each conv/linear reading the channels;
+    ``block`` is how many input features one channel feeds (1, or the spatial size after a flatten).
+    ``score_at``: the module whose output carries the units' activation (the BN right after the
+    producer, else the producer).
+    """
+
+    producer: str
+    units: int
+    score_at: str
+    bns: list[str] = field(default_factory=list)
+    consumers: list[tuple[str, int]] = field(default_factory=list)
+
+
+def _is_prunable_producer(m: nn.Module) -> bool:
+    if isinstance(m, nn.Linear):
+        return True
+    return isinstance(m, nn.modules.conv._ConvNd) and not m.transposed and m.groups == 1
+
+
+def _spatial(node: fx.Node) -> int:
+    shape = node.meta["tensor_meta"].shape
+    size = 1
+    for s in shape[2:]:
+        size *= int(s)
+    return size
+
+
+def _follow(start: fx.Node, modules: dict) -> PrunableLayer | None:
+    """Walk forward from a producer node; None if its channels reach anything but plain consumers."""
+    layer = PrunableLayer(start.target, 0, start.target)
+    stack, seen = [(u, 1, start) for u in start.users], set()
+    while stack:
+        node, block, prev = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        m = modules.get(node.target) if node.op == "call_module" else None
+        if node.op == "call_method" and node.target == "size":
+            continue
+        if m is not None and (isinstance(m, nn.Linear) or (isinstance(m, nn.modules.conv._ConvNd)
+                                                           and not m.transposed and m.groups == 1)):
+            layer.consumers.append((node.target, block))
+            continue
+        flat = (isinstance(m, nn.Flatten) or (node.op == "call_function" and node.target in _FLATTEN_FUNCS)
+                or (node.op == "call_method" and node.target in _FLATTEN_METHODS))
+        if flat:
+            block = block * _spatial(prev)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            layer.bns.append(node.target)
+            if prev is start:
+                layer.score_at = node.target
+        elif not (isinstance(m, _PASS_MODULES) or (node.op == "call_function" and node.target in _PASS_FUNCS)):
+            return None
+        stack += [(u, block, node) for u in node.users]
+    return layer if layer.consumers else None
+
+
+def find_prunable(model: nn.Module, example: torch.Tensor, units: str = "auto") -> list[PrunableLayer]:
+    """Prunable layers of ``model`` in forward order. ``example``: one model input (1, ...).
+    ``units``: "conv" (filters), "linear" (hidden neurons), "all", or "auto" (filters if any, else
+    neurons). Raises ValueError when the model cannot be traced."""
+    graph = trace(model)
+    modules = dict(model.named_modules())
+    with torch.no_grad():
+        ShapeProp(fx.GraphModule(model, graph)).propagate(example)
+    out = []
+    for node in graph.nodes:
+        if node.op != "call_module" or not _is_prunable_producer(modules[node.target]):
+            continue
+        layer = _follow(node, modules)
+        if layer is None:
+            continue
+        m = modules[layer.producer]
+        layer.units = int(m.weight.shape[0])
+        if layer.units >= 2:
+            out.append(layer)
+    convs = [ly for ly in out if isinstance(modules[ly.producer], nn.modules.conv._ConvNd)]
+    if units == "conv" or (units == "auto" and convs):
+        return convs
+    if units in ("linear", "auto"):
+        return [ly for ly in out if isinstance(modules[ly.producer], nn.Linear)]
+    return out
+
+
+def _param(t: torch.Tensor) -> nn.Parameter:
+    return nn.Parameter(t.detach().clone())
+
+
+def remove_units(model: nn.Module, layer: PrunableLayer, keep: torch.Tensor) -> None:
+    """Keep only the output units ``keep`` (sorted int64 indices) of ``layer``: slices the producer's
+    weight/bias, the BatchNorms and the consumers' input channels in place."""
+    modules = dict(model.named_modules())
+    p = modules[layer.producer]
+    with torch.no_grad():
+        p.weight = _param(p.weight[keep])
+        if p.bias is not None:
+            p.bias = _param(p.bias[keep])
+        if isinstance(p, nn.Linear):
+            p.out_features = len(keep)
+        else:
+            p.out_channels = len(keep)
+        for name in layer.bns:
+            bn = modules[name]
+            if bn.affine:
+                bn.weight, bn.bias = _param(bn.weight[keep]), _param(bn.bias[keep])
+            if bn.track_running_stats:
+                bn.running_mean, bn.running_var = bn.running_mean[keep].clone(), bn.running_var[keep].clone()
+            bn.num_features = len(keep)
+        for name, block in layer.consumers:
+            c = modules[name]
+            idx = (keep[:, None] * block + torch.arange(block, device=keep.device)).flatten()
+            c.weight = _param(c.weight[:, idx])
+            if isinstance(c, nn.Linear):
+                c.in_features = len(idx)
+            else:
+                c.in_channels = len(idx)
+    layer.units = len(keep)
+
+
+def count_params(model: nn.Module) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def count_flops(model: nn.Module, example: torch.Tensor) -> int:
+    """Floating-point operations of one forward pass for one input: 2 x multiply-accumulates of every
+    conv and linear layer (biases, activations and pooling not counted). ``example``: (1, ...)."""
+    macs = []
+
+    def hook(m, args, out):
+        if isinstance(m, nn.Linear):
+            macs.append(m.in_features * m.out_features * (out.numel() // out.shape[-1]))
+        else:
+            k = 1
+            for s in m.kernel_size:
+                k *= s
+            macs.append(out.numel() * (m.in_channels // m.groups) * k)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for h in handles:
+            h.remove()
+    return 2 * int(sum(macs))
+
+
+def latency_ms(model: nn.Module, batch: torch.Tensor, repeat: int = 5) -> float:
+    """Median wall time in milliseconds of one no-grad forward pass over ``batch`` (after a warm-up)."""
+    with torch.no_grad():
+        model(batch)
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            model(batch)
+            if batch.is_cuda:
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t)
+    return 1000.0 * statistics.median(times)

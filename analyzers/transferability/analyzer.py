@@ -1,0 +1,167 @@
+"""Feature transferability (Yosinski, Clune, Bengio & Lipson, NIPS 2014, arXiv:1411.1792) at workbench
+scale: the AnB / BnB / AnB+ / BnB+ grid with a random-frozen-features control, plus linear CKA and SVCCA
+between layers, LogME and LEEP of candidate sources, and UMAP views of one layer.
+
+The analyzer builds and trains its own small networks (``analyzers/transfer_nets.py``), so it needs no zoo
+model; the data set comes from the config (``--data mnist1d`` fills it on the command line). Finished
+cells, frozen-trunk features and UMAP fits live in bounded in-process caches (see ``transfer_grid`` and
+``transfer_measures``): a cancelled run resumes without retraining finished cells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from analyzers.transferability import measures as tm
+from analyzers.transferability import nets as tn
+from analyzers.transferability.checks import checks_and_metrics
+from analyzers.transferability.grid import TREATMENTS, Grid, GridSpec
+from analyzers.transferability.plots import PAPER_ACC, PAPER_BASE
+from analyzers.transferability.result import TransferabilityResult
+from workbench.core import Analyzer, option, register_analyzer
+from workbench.core.errors import ConfigError
+
+CUT_CHOICES = tuple(str(i) for i in range(1, tn.N_LAYERS + 1))
+
+
+@dataclass(frozen=True)
+class TransferabilityConfig:
+    dataset: str = option("mnist1d", "data set to split into halves A and B (mnist1d is generated locally; "
+                                     "digits is sklearn's 8x8 set, the quick version)", choices=tn.DATASETS)
+    num_samples: int = option(5000, "mnist1d: generated set size (80% train, 20% test; each half gets half)",
+                              min=1000, max=60000)
+    classes_a: str = option("", "classes of half A, comma-separated (e.g. 0,1,2,3,4); empty = a random half "
+                                "drawn with split_seed; B is the rest")
+    split_seed: int = option(0, "seed of the random class split", min=0, max=2**31 - 1)
+    cuts: str = option("1,2,3,4", "cut points n: layers 1..n are copied (conv1-4, fc5)", choices=CUT_CHOICES,
+                       multi=True)
+    seeds: int = option(2, "independent seeds (initializations and data order) per cell", min=1, max=5)
+    epochs: int = option(10, "training epochs of every network (bases and transfers: the same budget)",
+                         min=1, max=200)
+    lr: float = option(3e-3, "Adam learning rate (cosine decay), the same for copied and new layers",
+                       min=1e-5, max=1.0)
+    batch_size: int = option(128, "training batch size", min=8, max=4096)
+    random_control: bool = option(True, "also train the random-frozen-features control")
+    cache_features: bool = option(True, "train frozen cells on cached frozen-trunk features (same numbers; the "
+                                         "frozen layers run once, not on every batch)")
+    cka_unbiased: bool = option(False, "CKA with the unbiased HSIC estimator (Song et al. 2012) instead of the "
+                                       "biased one")
+    view_cut: int = option(0, "cut n of the AnB+ net compared with baseB by CKA and of the UMAP transfer net; "
+                              "0 = the largest chosen cut", min=0, max=tn.N_LAYERS)
+    probe_samples: int = option(500, "task-B test inputs used for CKA, SVCCA and UMAP", min=50, max=5000)
+    umap: bool = option(True, "UMAP of one layer for baseB and a transferred net (first fit compiles ~10 s)")
+    umap_layer: int = option(0, "layer shown by UMAP (1-5); 0 = the last hidden layer (fc5)", min=0,
+                             max=tn.N_LAYERS)
+    umap_net: str = option("anb", "transferred network shown beside baseB in the UMAP view",
+                           choices=TREATMENTS)
+
+
+def class_split(n_classes: int, classes_a: str, seed: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Halves (A, B) of range(n_classes): the given A (B = the rest) or a seeded random half."""
+    if classes_a.strip():
+        try:
+            a = sorted({int(c) for c in classes_a.split(",") if c.strip()})
+        except ValueError:
+            raise ConfigError(f"classes_a={classes_a!r} is not a list of class indices", "e.g. 0,1,2,3,4") from None
+        if any(c < 0 or c >= n_classes for c in a):
+            raise ConfigError(f"classes_a={classes_a!r} has a class outside 0..{n_classes - 1}")
+    else:
+        a = sorted(np.random.default_rng(seed).permutation(n_classes)[: n_classes // 2].tolist())
+    b = [c for c in range(n_classes) if c not in a]
+    if len(a) < 2 or len(b) < 2:
+        raise ConfigError(f"split {a} / {b} leaves a half with fewer than 2 classes",
+                          "give half A between 2 and n_classes - 2 classes")
+    return tuple(a), tuple(b)
+
+
+def _grid_spec(config, n_classes: int, device: str, seed: int) -> GridSpec:
+    a, b = class_split(n_classes, config.classes_a, config.split_seed)
+    cuts = tuple(sorted({int(c) for c in config.cuts.split(",")}))
+    return GridSpec(config.dataset, config.num_samples, a, b, cuts, tuple(seed + i for i in range(config.seeds)),
+                    config.epochs, float(config.lr), config.batch_size, config.random_control,
+                    config.cache_features, device)
+
+
+@register_analyzer
+class Transferability(Analyzer):
+    name = "transferability"
+    title = "Feature transferability"
+    description = ("How general or specific is each layer? Yosinski's AnB/BnB experiment on two halves of a "
+                   "data set's classes (frozen and fine-tuned copies, random-feature control), with linear "
+                   "CKA, SVCCA, LogME/LEEP and UMAP views of the trained networks.")
+    paper = ("Yosinski et al. 2014 (arXiv:1411.1792); Kornblith et al. 2019 (CKA); Raghu et al. 2017 (SVCCA); "
+             "You et al. 2021 (LogME); Nguyen et al. 2020 (LEEP); McInnes et al. 2018 (UMAP)")
+    Config = TransferabilityConfig
+    result_class = TransferabilityResult
+    supports = ("signal1d", "image2d")
+    needs_model = False
+    needs_data = False
+
+    def run(self, model, data, config, ctx):
+        if model is not None:  # it never reads (or changes) a zoo model: say so rather than ignore it
+            raise ConfigError(f"{self.name} trains its own networks and takes no --model",
+                              "drop --model and choose the data set with --data mnist1d or --data digits")
+        ctx.progress(0.0, f"loading {config.dataset}")
+        arrays = tn.load_arrays(config.dataset, config.num_samples)
+        n_classes = int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1
+        if n_classes < 4:
+            raise ConfigError(f"{config.dataset} has {n_classes} classes; the split needs at least 4")
+        spec = _grid_spec(config, n_classes, ctx.device, ctx.seed)
+        tasks = {"a": tn.task_tensors(arrays, spec.classes_a, ctx.device),
+                 "b": tn.task_tensors(arrays, spec.classes_b, ctx.device)}
+        grid = Grid(spec, tasks, ctx.sub(0.02, 0.85), publish=_publisher(ctx))
+        out = grid.run()
+        view_cut = config.view_cut if config.view_cut in spec.cuts else spec.cuts[-1]
+        probe = tasks["b"]["x_test"][: config.probe_samples]
+        ctx.progress(0.86, "CKA and SVCCA between layers")
+        sim = tm.similarity(grid, out, probe, view_cut, config.cka_unbiased)
+        ctx.progress(0.9, "LogME and LEEP of candidate sources")
+        sc = tm.scores(grid, out)
+        arrays_out = {"cuts": np.array(spec.cuts, np.int64), "seeds": np.array(spec.seeds, np.int64),
+                      "acc": out.acc, "acc_mask": out.mask, "base": out.base, "frozen_ok": out.frozen_ok,
+                      "cka_diag": sim["cka_diag"], "svcca_diag": sim["svcca_diag"], "cka_ab": sim["cka_ab"],
+                      "cka_b_anbp": sim["cka_b_anbp"], "scores": sc["scores"], "logme_layers": sc["logme_layers"],
+                      "paper_acc": PAPER_ACC, "paper_base": np.array([PAPER_BASE])}
+        info = _info(config, spec, view_cut, sim, out)
+        if config.umap:
+            arrays_out.update(_umap(grid, out, config, spec, probe, tasks["b"]["y_test"], view_cut, ctx, info))
+        metrics, checks = checks_and_metrics(spec, out, sim, sc, info)
+        return TransferabilityResult(self.name, metrics=metrics, checks=checks, arrays=arrays_out, info=info)
+
+
+LIVE_KEY = "transfer_grid"
+
+
+def _publisher(ctx):
+    """Publish the partial grid under ``LIVE_KEY`` after every cell (``ctx.publish(key, value)``, read by
+    the page's live view); None for a context without a live channel."""
+    publish = getattr(ctx, "publish", None)
+    return (lambda snapshot: publish(LIVE_KEY, snapshot)) if callable(publish) else None
+
+
+def _info(config, spec: GridSpec, view_cut: int, sim: dict, out) -> dict:
+    return {"dataset": config.dataset, "classes_a": list(spec.classes_a), "classes_b": list(spec.classes_b),
+            "treatments": list(TREATMENTS), "layers": list(tn.LAYER_NAMES), "view_cut": int(view_cut),
+            "has_anbp": bool(sim["has_anbp"]), "sources": [tm.SOURCE_LABELS[s] for s in tm.SOURCES],
+            "cka_features": "conv outputs flattened to (N, C*T); SVCCA on channel means (N, C)",
+            "probe": f"first {config.probe_samples} task-B test inputs",
+            "random_control": "layers 1..n random (seeded), BatchNorm statistics calibrated on B's inputs, "
+                              "frozen; trained on task B (the paper used the 1000-class task)",
+            "grid_seconds": round(out.seconds, 2)}
+
+
+def _umap(grid, out, config, spec, probe, labels, view_cut, ctx, info) -> dict:
+    layer = config.umap_layer or tn.N_LAYERS
+    key_t = out.cells.get((spec.seeds[0], config.umap_net, view_cut))
+    if key_t is None:
+        raise ConfigError(f"umap_net={config.umap_net} was not run", "turn random_control on or pick another net")
+    ctx.progress(0.93, f"UMAP of {tn.LAYER_NAMES[layer - 1]} (baseB)")
+    base = tm.umap_embedding(grid, out.cells[(spec.seeds[0], "base_b", 0)], probe, layer, spec.seeds[0])
+    ctx.progress(0.97, f"UMAP of {tn.LAYER_NAMES[layer - 1]} ({config.umap_net})")
+    transfer = tm.umap_embedding(grid, key_t, probe, layer, spec.seeds[0])
+    name = {"bnb": "BnB", "bnb_plus": "BnB+", "anb": "AnB", "anb_plus": "AnB+", "random_frozen": "random frozen"}
+    info["umap_titles"] = [f"baseB, {tn.LAYER_NAMES[layer - 1]}",
+                           f"{name[config.umap_net]} n={view_cut}, {tn.LAYER_NAMES[layer - 1]}"]
+    return {"umap_base": base, "umap_transfer": transfer, "umap_labels": labels[: len(probe)].cpu().numpy()}

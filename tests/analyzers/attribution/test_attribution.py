@@ -1,0 +1,82 @@
+"""Attribution sanity tests that can fail: IG completeness, randomization, no hooks left."""
+
+import numpy as np
+import pytest
+
+from tests.conftest import zoo_built
+from workbench.core.errors import ConfigError
+from workbench.core.hooks import count_hooks
+from workbench.runtime import RunSpec, load_model, run
+
+ALL = "integrated_gradients,saliency,input_x_gradient,grad_cam,occlusion"
+
+
+def test_every_method_runs_and_leaves_no_hooks(toy_card):
+    module = load_model("toy_cnn.test", "cpu").module
+    before = count_hooks(module)
+    r = run(RunSpec("attribution", "toy_cnn.test", "digits:0,5", {"method": ALL}, device="cpu"))
+    assert count_hooks(module) == before == 0
+    for m in ALL.split(","):
+        a = r.arrays[f"attr_{m}"]
+        assert a.shape == (2, 16, 16) and np.isfinite(a).all() and np.abs(a).sum() > 0
+    assert {c.name for c in r.checks} >= {"ig_completeness", "randomization_saliency", "finite_values"}
+
+
+def test_no_hooks_left_after_an_error(toy_card):
+    module = load_model("toy_cnn.test", "cpu").module
+    with pytest.raises(ConfigError):
+        run(RunSpec("attribution", "toy_cnn.test", "digits:0", {"method": "grad_cam", "gradcam_layer": "nope"}))
+    with pytest.raises(ConfigError):
+        run(RunSpec("attribution", "toy_cnn.test", "digits:0", {"target": "7"}))
+    assert count_hooks(module) == 0
+
+
+def test_gradcam_follows_the_explained_class_on_a_planted_model():
+    """Planted ground truth: channel 0 sees positive input, channel 1 negative input; class k sums
+    channel k. A positive blob top-left and a negative blob bottom-right: Grad-CAM for class 0 must sit
+    top-left, for class 1 bottom-right."""
+    import torch
+
+    from analyzers.attribution.analyzer import AttributionConfig, _attribute
+
+    class TwoChannels(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 2, 1, bias=False)
+            with torch.no_grad():
+                self.conv.weight[:] = torch.tensor([1.0, -1.0]).view(2, 1, 1, 1)
+
+        def forward(self, x):
+            return torch.relu(self.conv(x)).sum((2, 3))
+
+    model = TwoChannels()
+    x = torch.zeros(2, 1, 16, 16)
+    x[:, :, :4, :4], x[:, :, 12:, 12:] = 1.0, -1.0
+    cam = _attribute("grad_cam", model, model.conv, x, torch.tensor([0, 1]), 0, AttributionConfig(), 2, 1)
+    assert cam[0, :4, :4].sum() > 0.95 * cam[0].sum() > 0
+    assert cam[1, 12:, 12:].sum() > 0.95 * cam[1].sum() > 0
+
+
+@pytest.mark.skipif(not zoo_built("digits_vgg.sk"), reason="zoo not built: run `make zoo`")
+def test_ig_completeness_under_one_percent_on_digits_vgg():
+    r = run(RunSpec("attribution", "digits_vgg.sk", "digits:test:8",
+                    {"method": "integrated_gradients", "n_steps": "64", "sanity_check": "false"}, device="cpu"))
+    assert r.metrics["completeness_gap"] < 0.01
+    # and it is a real measurement: too few steps breaks completeness
+    coarse = run(RunSpec("attribution", "digits_vgg.sk", "digits:test:8",
+                         {"method": "integrated_gradients", "n_steps": "4", "sanity_check": "false"},
+                         device="cpu"))
+    assert coarse.metrics["completeness_gap"] > r.metrics["completeness_gap"]
+
+
+@pytest.mark.skipif(not zoo_built("digits_vgg.sk"), reason="zoo not built: run `make zoo`")
+def test_randomization_drops_rank_correlation_below_half():
+    r = run(RunSpec("attribution", "digits_vgg.sk", "digits:test:8",
+                    {"method": "integrated_gradients,grad_cam", "n_steps": "32"}, device="cpu"))
+    for m in ("integrated_gradients", "grad_cam"):
+        assert r.metrics[f"sanity_rank_corr_{m}"] < 0.5
+    # control: re-initializing no layer leaves the model as it was, so the check must fail
+    same = run(RunSpec("attribution", "digits_vgg.sk", "digits:test:2",
+                       {"method": "grad_cam", "randomize_layers": "0"}, device="cpu"))
+    assert same.metrics["sanity_rank_corr_grad_cam"] > 0.99
+    assert not next(c for c in same.checks if c.name == "randomization_grad_cam").passed
