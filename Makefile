@@ -17,7 +17,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install -q -r requirements.txt
+	# zennit 1.0.0 declares Requires-Python >=3.11.11 (we run 3.11.7): see requirements.txt and README "Pinned versions"
+	$(BIN)/pip install -q --no-deps --ignore-requires-python zennit==1.0.0
 	$(BIN)/pip install -q -e . --no-deps
+	$(BIN)/pip install -q -e examples/wb_example_plugin --no-deps
 	touch $@
 
 setup: $(VENV)/.installed
@@ -53,7 +56,7 @@ security: setup browser
 	$(BIN)/python -m pytest -q tests/reliability/test_malicious.py tests/reliability/test_corpus.py \
 	  tests/reliability/test_xss.py tests/reliability/test_architecture.py
 	$(BIN)/pip install -q pip-audit
-	$(BIN)/pip-audit -r requirements.txt --no-deps --disable-pip --progress-spinner off \
+	$(BIN)/pip-audit -r requirements.txt -r <(echo zennit==1.0.0) --no-deps --disable-pip --progress-spinner off \
 	  $$(sed -n 's/^\([A-Z]*-[0-9A-Za-z-]*\).*/--ignore-vuln \1/p' .ci/audit-waivers.txt)
 
 FUZZ_SECONDS ?= 300

@@ -120,6 +120,14 @@ def main() -> int:
         except Exception as e:  # noqa: BLE001 - one failing bench is recorded, the others still run
             results[name] = {"error": f"{type(e).__name__}: {e}"}
         results[name]["bench_wall_s"] = round(time.perf_counter() - t, 2)
+    if not args.only or "dataset_run" in args.only.split(","):  # IG over digits:test vs a plain captum loop
+        from bench.dataset_bench import bench_dataset_run
+
+        print("bench dataset_run ...", file=sys.stderr, flush=True)
+        try:
+            results["dataset_run"] = bench_dataset_run(device)
+        except Exception as e:  # noqa: BLE001 - recorded like the analyzer benches
+            results["dataset_run"] = {"error": f"{type(e).__name__}: {e}"}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}", file=sys.stderr)

@@ -20,7 +20,8 @@ import functools
 
 import numpy as np
 
-from workbench.data.registry import SKIMAGE_IMAGES, Sample
+from workbench.core.sample import Sample
+from workbench.data.builtin import SKIMAGE_IMAGES
 
 I2I_SIZE = 64
 EVAL_SIZE = 256

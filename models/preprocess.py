@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.core.errors import DataError
-from workbench.data.registry import Sample
+from workbench.core.sample import Sample
 
 DIGITS_SIZE = 32
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -23,7 +23,8 @@ from models.preprocess import digits_batch, mnist1d_batch, vector_batch
 from models.recipes import IMAGE2IMAGE_RECIPES, RECIPES, recipe_hash
 from models.train_image2image import build as build_image2image
 from models.weights import file_sha256, read_manifest, write_manifest, zoo_weights_path
-from workbench.data.registry import TOY2D_SETS, dataset_arrays
+from workbench.data.builtin import TOY2D_SETS
+from workbench.data.registry import dataset_arrays
 
 TRAIN_HPARAMS = ("epochs", "batch_size", "lr", "weight_decay", "max_shift")
 

@@ -36,18 +36,58 @@ def models_for(analyzer, *, available: bool = True) -> list:
             and (not available or c.status(c).get("available"))]
 
 
-#: built-in data sets offered for each model kind (EEG pages pick windows themselves)
-DATASETS = {"image2d": ["digits", "skimage"], "signal1d": ["mnist1d"], "vector": ["moons", "circles"]}
+def model_picker(analyzer, key: str, *, optional: bool = False):
+    """A select box over the analyzer's available zoo models, trained ones first; returns the card.
+
+    ``optional``: offer "(none)" first, for analyzers that build what they study (``needs_model=False``);
+    returns None then, and also when no model is available (a warning says how to get one)."""
+    cards = sorted(models_for(analyzer), key=lambda c: not c.trained)  # stable: zoo order within each group
+    options = ([None] if optional else []) + [c.id for c in cards]
+    if not options:
+        st.warning(f"No model for {', '.join(analyzer.supports)} is available yet: run `make zoo`.")
+        return None
+    by_id = {c.id: c for c in cards}
+    pick = st.selectbox("Model", options, key=f"{key}.model",
+                        format_func=lambda i: "(none: the analyzer builds its own)" if i is None
+                        else i + ("" if by_id[i].trained else "  (untrained)"))
+    return by_id.get(pick)
+
+
+def target_picker(card, key: str, help: str | None = None) -> int:
+    """The class to explain: -1 = the predicted class, else an index into the card's class names."""
+    names = list(card.class_names)
+    return st.selectbox("Class to explain", [-1, *range(len(names))], key=f"{key}.target", help=help,
+                        format_func=lambda i: "predicted class" if i < 0 else f"{i}: {names[i]}")
+
+
+def save_artifact(result, key: str) -> None:
+    """Offer to save the model a result carries (:meth:`Result.model_artifact`) as a new zoo card."""
+    artifact = result.model_artifact()
+    if artifact is None:
+        return
+    st.markdown(f"**Save the model this result carries** ({artifact.label}, based on `{artifact.base_model}`) "
+                "as a new zoo card:")
+    label = st.text_input("Label", value=artifact.label, key=f"{key}.artifact_label")
+    if st.button("Save model", icon=":material/save:", key=f"{key}.artifact_save"):
+        from workbench.runtime.zoo import add_model_artifact
+
+        try:
+            new_id = add_model_artifact(artifact, label)
+            st.success(f"Saved as {new_id}: it now appears in every analyzer's model list.")
+        except WorkbenchError as e:
+            error_line(e)
 
 
 def data_picker(card, key: str, sets: list[str] | None = None, label: str = "Input", *,
                 extra: dict[str, list[str]] | None = None, help: str | None = None) -> str | None:
     """A built-in sample or, for image models, an uploaded PNG/JPEG (decoded with limits); returns a data id.
+    ``sets``: data set names offered (default: the registry's sets for the card's kind); the samples of a
+    set are followed by its whole splits (e.g. ``digits:test``), for analyzers that need many inputs.
     ``extra`` prepends ids per data set (e.g. multi-sample ids such as ``digits:test:50``)."""
-    from workbench.data import list_items, store_upload
+    from workbench.data import datasets_for, list_items, list_sets, store_upload
     from workbench.io.images import decode_image
 
-    sets = DATASETS.get(card.kind, []) if sets is None else sets
+    sets = datasets_for(card.kind) if sets is None else sets
     source = st.radio(label, ["built-in", "upload"] if card.kind == "image2d" else ["built-in"], horizontal=True,
                       key=f"{key}.source")
     if source == "upload":
@@ -66,6 +106,7 @@ def data_picker(card, key: str, sets: list[str] | None = None, label: str = "Inp
     dataset = st.selectbox("Data set", sets, index=sets.index(default_set) if default_set in sets else 0,
                            key=f"{key}.set")
     items = (extra or {}).get(dataset, []) + list_items(dataset)
+    items += [i for i in list_sets(dataset) if i not in items]
     default = card.default_data if card.default_data in items else items[0]
     return st.selectbox("Sample", items, index=items.index(default), key=f"{key}.sample", help=help)
 
@@ -84,7 +125,8 @@ def config_form(config_cls: type, key: str, skip: tuple[str, ...] = ()) -> dict:
         m, t, k = f.metadata, hints[f.name], f"{key}.{f.name}"
         label = m.get("label") or f.name.replace("_", " ")
         if m.get("choices") and m.get("multi"):
-            picked = st.multiselect(label, m["choices"], default=f.default.split(","), help=m["help"], key=k)
+            picked = st.multiselect(label, m["choices"], default=[c for c in f.default.split(",") if c],
+                                    help=m["help"], key=k)
             values[f.name] = ",".join(picked)
         elif m.get("choices"):
             values[f.name] = st.selectbox(label, m["choices"], index=m["choices"].index(f.default),
@@ -92,8 +134,10 @@ def config_form(config_cls: type, key: str, skip: tuple[str, ...] = ()) -> dict:
         elif t is bool:
             values[f.name] = st.checkbox(label, value=f.default, help=m["help"], key=k)
         elif t in (int, float):
-            values[f.name] = st.number_input(label, value=f.default, min_value=m.get("min"),
-                                             max_value=m.get("max"), help=m["help"], key=k)
+            # one numeric type for value and bounds: Streamlit refuses an int value with float bounds
+            lo, hi = (None if m.get(b) is None else t(m[b]) for b in ("min", "max"))
+            values[f.name] = st.number_input(label, value=f.default, min_value=lo, max_value=hi,
+                                             help=m["help"], key=k)
         else:
             values[f.name] = st.text_input(label, value=f.default, help=m["help"], key=k)
     return values
@@ -171,14 +215,15 @@ def render_result(result, key: str) -> None:
         st.json({"metrics": result.metrics, "config": result.config,
                  "provenance": result.to_json()["provenance"]}, expanded=False)
     a, b = st.columns(2)
-    if a.button("Add to report", key=f"add.{key}", icon=":material/add:", type="primary"):
-        items = basket()
-        if any(r is result for r in items):
-            st.toast("Already in the report basket")
-        else:
-            items.append(result)
-            del items[:-BASKET_MAX]
-            st.toast(f"Added to the report basket ({len(items)} item(s))")
+    items = basket()
+    if any(r is result for r in items):  # a lasting sign that the click was taken (a toast fades)
+        a.button(f"In the report basket ({len(items)} item(s))", key=f"add.{key}", icon=":material/check:",
+                 disabled=True)
+    elif a.button("Add to report", key=f"add.{key}", icon=":material/add:", type="primary"):
+        items.append(result)
+        del items[:-BASKET_MAX]
+        st.toast(f"Added to the report basket ({len(items)} item(s))")
+        st.rerun()
     b.download_button("Download result.json", json.dumps(result.to_json(), indent=2),
                       file_name=f"{result.analyzer}-{result.model}.json", mime="application/json",
                       key=f"dl.{key}")

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from pages._ui import runtime
 from workbench.core.analyzer import PLUGIN_ERRORS, list_analyzers
@@ -28,21 +29,34 @@ if missing:
 for name, err in PLUGIN_ERRORS.items():
     st.error(f"Plug-in {name} failed to load: {err}")
 
+PAGES = Path(__file__).resolve().parent
+
+
+def analyzer_link(an):
+    """The page app.py registered for this analyzer: its own file, else the generic page at /<name>."""
+    own = PAGES / an.page if an.page and "/" not in an.page else None
+    if own is not None and own.is_file():
+        return f"../pages/{an.page}"
+    return st.Page(PAGES / "analyzer.py", title=an.title, url_path=an.name)
+
+
 st.subheader("Where to start")
-LINKS = [("attribution.py", "Attribution maps: which pixels drive a prediction?", "local_fire_department"),
-         ("labs.py", "Teaching labs: graded, hands-on walks through every analyzer", "school"),
+by_name = {an.name: an for an in list_analyzers()}
+if "attribution" in by_name:
+    st.page_link(analyzer_link(by_name["attribution"]), label="Attribution maps: which pixels drive a prediction?",
+                 icon=":material/local_fire_department:")
+LINKS = [("labs.py", "Teaching labs: graded, hands-on walks through every analyzer", "school"),
          ("zoo.py", "Browse the model zoo, or upload safetensors weights", "inventory_2"),
          ("report.py", "Collect results and download one HTML report", "description")]
 for path, label, icon in LINKS:
     st.page_link(f"../pages/{path}", label=label, icon=f":material/{icon}:")
 
 st.subheader("Analyzers")
-PAGES = Path(__file__).resolve().parent
-for an in list_analyzers():
-    page = next((p for p in (f"{an.name}.py", f"{an.name.split('_')[0]}.py") if (PAGES / p).exists()), None)
-    if page:
-        st.page_link(f"../pages/{page}", label=f"**{an.title}** (`{an.name}`, for {', '.join(an.supports)})")
-    else:
-        st.markdown(f"**{an.title}** (`{an.name}`, for {', '.join(an.supports)})")
+for an in by_name.values():
+    label = f"**{an.title}** (`{an.name}`, for {', '.join(an.supports)})"
+    try:
+        st.page_link(analyzer_link(an), label=label)
+    except StreamlitAPIException:  # no page registered (a name taken by a fixed page): listed, not linked
+        st.markdown(label)
     st.caption(f"{an.description} — *{an.paper}*")
 st.caption("Every computation runs on the GPU when there is one, else on the CPU. Nothing is downloaded.")

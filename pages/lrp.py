@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from analyzers.lrp_pruning.result import curves_figure, pruned_state_dict
+from analyzers.lrp_pruning.result import curves_figure
 from pages._ui import clear_error, config_form, data_picker, error_line, job_status, launch, render_result, runtime
 from workbench.core.analyzer import get_analyzer
 from workbench.core.cards import list_cards
@@ -96,15 +96,15 @@ with prune_tab:
         if result is not None:
             st.subheader(result.title)
             render_result(result, PRUNE)
-            st.markdown(f"**Save the pruned model** ({result.info.get('kept_criterion', '')}, "
-                        f"{float(result.arrays['rates'][-1]):g}% of the units removed) as a new zoo card:")
-            label = st.text_input("Label", value=f"{result.info.get('kept_criterion', '')} "
-                                                 f"{float(result.arrays['rates'][-1]):g}%", key=f"{PRUNE}.label")
-            if st.button("Save pruned model", icon=":material/save:", key=f"{PRUNE}.save"):
-                from workbench.runtime.zoo import add_pruned_weights
+            artifact = result.model_artifact()  # the result says whether it carries a model to save
+            if artifact is not None:
+                st.markdown(f"**Save the pruned model** ({artifact.label} of the units removed) as a new zoo card:")
+                label = st.text_input("Label", value=artifact.label, key=f"{PRUNE}.label")
+                if st.button("Save pruned model", icon=":material/save:", key=f"{PRUNE}.save"):
+                    from workbench.runtime.zoo import add_model_artifact
 
-                try:
-                    new_id = add_pruned_weights(result.model, pruned_state_dict(result), label)
-                    st.success(f"Saved as {new_id}: it now appears in every analyzer's model list.")
-                except WorkbenchError as e:
-                    error_line(e)
+                    try:
+                        new_id = add_model_artifact(artifact, label)
+                        st.success(f"Saved as {new_id}: it now appears in every analyzer's model list.")
+                    except WorkbenchError as e:
+                        error_line(e)

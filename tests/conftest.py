@@ -65,3 +65,21 @@ def zoo_built(model_id: str) -> bool:
 
     card = get_card(model_id)
     return bool(card.status(card).get("available"))
+
+
+def require_zoo(*model_ids: str) -> None:
+    """Fail, never skip, when zoo weights are missing: `make test` builds the zoo before the suite
+    (and CI runs `make test`), so a missing model means a broken build, not an optional extra."""
+    missing = [m for m in model_ids if not zoo_built(m)]
+    if missing:
+        pytest.fail(f"zoo weights missing for {', '.join(missing)}: run `make zoo` (`make test` builds them first)",
+                    pytrace=False)
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "zoo(*model_ids): the test needs these zoo weights; missing ones fail it")
+
+
+def pytest_runtest_setup(item) -> None:
+    for mark in item.iter_markers("zoo"):
+        require_zoo(*mark.args)

@@ -48,17 +48,15 @@ class _Progress:
 def _cmd_zoo(args) -> int:
     from workbench.core.cards import list_cards
 
-    if args.zoo_cmd == "add-pruned":
-        from analyzers.lrp_pruning.result import pruned_state_dict
+    if args.zoo_cmd in ("add-artifact", "add-pruned"):
         from workbench.core.result import Result
-        from workbench.runtime.zoo import add_pruned_weights
+        from workbench.runtime.zoo import add_model_artifact
 
-        result = Result.load(args.dir)
-        sd = pruned_state_dict(result)
-        if result.analyzer != "lrp_pruning" or not sd:
-            raise WorkbenchError(f"{args.dir} holds no pruned model", "give a folder written by `workbench run "
-                                                                      "lrp_pruning`")
-        print(add_pruned_weights(result.model, sd, args.label or f"pruned from {result.model}"))
+        artifact = Result.load(args.dir).model_artifact()  # the analyzer's Result class, through the registry
+        if artifact is None:
+            raise WorkbenchError(f"{args.dir} holds no model", "give the --out folder of a run that keeps one, "
+                                                               "e.g. `workbench run lrp_pruning`")
+        print(add_model_artifact(artifact, args.label))
         return 0
     if args.zoo_cmd == "add":
         from workbench.runtime.zoo import add_user_weights
@@ -165,8 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     za.add_argument("base", help="zoo id whose architecture the weights fit, e.g. resnet18.untrained")
     za.add_argument("file")
     za.add_argument("--label", default="")
-    zp = zs.add_parser("add-pruned", help="register the pruned model saved by `workbench run lrp_pruning`")
-    zp.add_argument("dir", help="the --out folder of an lrp_pruning run")
+    zp = zs.add_parser("add-artifact", aliases=["add-pruned"],
+                       help="register the model a saved result carries (e.g. the pruned model of lrp_pruning)")
+    zp.add_argument("dir", help="the --out folder of a run whose result keeps a model")
     zp.add_argument("--label", default="")
     a = sub.add_parser("analyzers", help="every analyzer: name, kinds, config fields")
     a.add_argument("--json", action="store_true")
@@ -207,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
 
         refuse_unsafe_environment()
         if args.cmd != "app":
-            load_user_cards()
+            for line in load_user_cards().skipped:  # a broken upload is named, never dropped silently
+                sys.stderr.write(f"workbench: warning: {line}\n")
         return handlers[args.cmd](args) or 0
     except Cancelled as e:
         sys.stderr.write(f"workbench: {e.one_line()}\n")

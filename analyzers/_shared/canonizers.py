@@ -15,6 +15,8 @@ from torch import nn
 from zennit.canonizers import Canonizer, NamedMergeBatchNorm, SequentialMergeBatchNorm
 from zennit.layer import Sum
 
+from analyzers._shared.batchnorm import bn_affine
+
 
 class _ExactMerge:
     """Mixin for zennit's BN merges: after merging, set the BN's eps to 0 so it is an exact identity
@@ -27,6 +29,14 @@ class _ExactMerge:
 
     def remove(self):
         super().remove()
+        # zennit 1.0 merges and restores with object.__setattr__, which leaves instance attributes that
+        # shadow the registered parameters and buffers: a later resize (pruning) or .to() would change
+        # the registered tensor while forward kept reading the stale one. Put each back where nn.Module
+        # keeps it (a bias that was None stays None). No-op on zennit 0.5.
+        for module in (*self.linears, self.batch_norm):
+            for store in (module._parameters, module._buffers):
+                for key in [k for k in store if k in vars(module)]:
+                    store[key] = vars(module).pop(key)
         self.batch_norm.eps = self._eps
 
 
@@ -63,9 +73,8 @@ class RightMergeBatchNorm(Canonizer):
         self.saved = (bn, lin, {k: getattr(bn, k).data for k in keys}, bn.eps, lin.weight.data,
                       None if lin.bias is None else lin.bias.data)
         with torch.no_grad():
-            a = bn.weight / (bn.running_var + bn.eps).sqrt()
-            c = bn.bias - bn.running_mean * a
             w = lin.weight.data
+            a, c = (t.to(w) for t in bn_affine(bn))  # per channel: bn(x) = a * x + c
             old = lin.bias.data if lin.bias is not None else torch.zeros_like(w[:, 0])
             bias = old + w @ c.repeat_interleave(block)
             if lin.bias is None:

@@ -18,7 +18,6 @@ copy of the model (``mutates_model = True``) and leave every composite in a ``wi
 from __future__ import annotations
 
 import contextlib
-import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -37,17 +36,17 @@ from zennit.rules import AlphaBeta, Epsilon, ZBox
 from zennit.types import Convolution
 from zennit.types import Linear as AnyLinear
 
+from analyzers._shared.batchnorm import bn_after_layers
 from analyzers._shared.canonizers import (
     ExactNamedMergeBatchNorm,
     ExactSequentialMergeBatchNorm,
     GraphSumCanonizer,
     RightMergeBatchNorm,
 )
+from analyzers._shared.tracing import ADD_FUNCS, ADD_METHODS, MUL_FUNCS, MUL_METHODS, calls, is_flatten
+from analyzers._shared.tracing import trace as trace_leaves
 
 COMPOSITES = ("epsilon_plus_flat", "epsilon_gamma_box", "epsilon_alpha2_beta1", "paper")
-LEAF_TYPES = (nn.modules.conv._ConvNd, nn.Linear, nn.modules.batchnorm._BatchNorm, Sum)
-_ADDS = {operator.add, operator.iadd, torch.add}
-_MULS = {operator.mul, operator.imul, torch.mul}
 _GATES = {torch.sigmoid, torch.tanh, torch.exp, torch.softmax, nn.functional.sigmoid, nn.functional.tanh,
           nn.functional.softmax, nn.functional.silu, nn.functional.gelu, nn.functional.hardswish,
           nn.functional.relu6, nn.functional.hardtanh}
@@ -77,28 +76,47 @@ def make_composite(name: str, low: torch.Tensor, high: torch.Tensor, *, epsilon:
     raise ValueError(f"unknown composite {name!r}")
 
 
-def input_bounds(card, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel input domain for z^B, shaped (1, C, 1, ...) like ``x`` (N, C, ...) or (1, D) for vectors.
+@dataclass
+class InputBounds:
+    """The input domain for z^B: ``low``/``high`` shaped (1, C, 1, ...) like the input (N, C, ...) or (1, D)
+    for vectors. ``source``: "card preprocessing" (the domain a pixel can take) or "data range" (the batch's
+    own per-channel range); ``note``: why the card's preprocessing was not used, when it should have been."""
+
+    low: torch.Tensor
+    high: torch.Tensor
+    source: str
+    note: str = ""
+
+
+BOX_COMPOSITES = ("epsilon_gamma_box", "paper")  # the composites whose first layer uses z^B (the bounds)
+
+
+def input_bounds(card, x: torch.Tensor) -> InputBounds:
+    """Per-channel input domain for z^B (see :class:`InputBounds`).
 
     Images: the card's preprocessing of an all-black and an all-white picture (the domain a pixel can
-    take), widened to include the batch. Other kinds: the batch's own per-channel range."""
+    take), widened to include the batch. Other kinds: the batch's own per-channel range. An image card
+    whose preprocessing fails on a flat picture falls back to the data range and says so in ``note``."""
     dims = [0] + list(range(2, x.dim()))
-    low, high = x.amin(dim=dims, keepdim=True), x.amax(dim=dims, keepdim=True)
-    if card is not None and card.kind == "image2d":
-        import numpy as np
+    low, high = x.amin(dim=dims, keepdim=True).detach(), x.amax(dim=dims, keepdim=True).detach()
+    if card is None or card.kind != "image2d":
+        return InputBounds(low, high, "data range")
+    import numpy as np
 
-        from workbench.data.registry import Sample
+    from workbench.core.sample import Sample
 
-        try:
-            side = tuple(card.input_shape[1:])
-            ends = [torch.as_tensor(np.asarray(card.preprocess(Sample(f"bounds:{v}", "image",
-                                                                       np.full((*side, 3), v, np.float32)))))
-                    for v in (0.0, 1.0)]
-            ends = [e.to(x)[None].amin(dim=dims, keepdim=True) for e in ends]
-            low, high = torch.minimum(low, torch.minimum(*ends)), torch.maximum(high, torch.maximum(*ends))
-        except Exception:  # noqa: BLE001 - a card that cannot preprocess a flat picture keeps the data range
-            pass
-    return low.detach(), high.detach()
+    try:
+        side = tuple(card.input_shape[1:])
+        ends = [torch.as_tensor(np.asarray(card.preprocess(Sample(f"bounds:{v}", "image",
+                                                                   np.full((*side, 3), v, np.float32)))))
+                for v in (0.0, 1.0)]
+        ends = [e.to(x)[None].amin(dim=dims, keepdim=True) for e in ends]
+    except Exception as e:  # noqa: BLE001 - any failure of a card's own code means: fall back, and say so
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+        return InputBounds(low, high, "data range", f"{card.id}'s preprocessing of a flat picture failed "
+                           f"({type(e).__name__}: {first}); the z^B bounds are the batch's own range")
+    low, high = torch.minimum(low, torch.minimum(*ends)), torch.maximum(high, torch.maximum(*ends))
+    return InputBounds(low.detach(), high.detach(), "card preprocessing")
 
 
 @contextlib.contextmanager
@@ -115,16 +133,10 @@ def applied(composite, model: nn.Module) -> Iterator[nn.Module]:
 
 # ---- canonization ----------------------------------------------------------------------------
 
-class _LeafTracer(fx.Tracer):
-    """Convolutions, linear layers and BatchNorms (subclasses included) stay single graph nodes."""
-
-    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return super().is_leaf_module(m, qualname) or isinstance(m, LEAF_TYPES)
-
-
 def trace(model: nn.Module) -> fx.Graph:
-    """The model's graph with layers as ``call_module`` nodes (raises on untraceable control flow)."""
-    return _LeafTracer().trace(model)
+    """The model's graph with layers (and zennit ``Sum`` modules) as ``call_module`` nodes; not owned by a
+    GraphModule, so it can be rewritten with new modules. Raises on untraceable control flow."""
+    return trace_leaves(model, extra_leaves=(Sum,)).graph
 
 
 @dataclass
@@ -144,21 +156,6 @@ def _is_activation(node) -> bool:
     return isinstance(node, fx.Node) and node.op != "get_attr"
 
 
-def _merge_pairs(graph: fx.Graph, modules: dict) -> tuple[list, list[str]]:
-    """(linear names,), bn name) for every BN fed only by a conv / linear; and the BNs that are not."""
-    pairs, lonely = [], []
-    for node in graph.nodes:
-        if node.op != "call_module" or not isinstance(modules.get(node.target), nn.modules.batchnorm._BatchNorm):
-            continue
-        src = node.args[0] if node.args else None
-        if (isinstance(src, fx.Node) and src.op == "call_module" and len(src.users) == 1
-                and isinstance(modules.get(src.target), AnyLinear)):
-            pairs.append(((src.target,), node.target))
-        else:
-            lonely.append(node.target)
-    return pairs, lonely
-
-
 _CHANNELWISE = (nn.modules.pooling._AdaptiveAvgPoolNd, nn.Flatten, nn.Dropout, nn.Identity)
 
 
@@ -170,17 +167,14 @@ def _right_target(bn_node: fx.Node, modules: dict) -> str | None:
         m = modules.get(node.target) if node.op == "call_module" else None
         if isinstance(m, nn.Linear):
             return node.target if m.in_features % modules[bn_node.target].num_features == 0 else None
-        flat = node.op == "call_function" and node.target is torch.flatten or \
-            node.op == "call_method" and node.target in ("flatten", "view", "reshape")
-        if not (isinstance(m, _CHANNELWISE) or flat):
+        if not (isinstance(m, _CHANNELWISE) or is_flatten(node, modules)):
             return None
     return None
 
 
 def _rewrite_adds(graph: fx.Graph) -> int:
     """Route each activation + activation through ``canonizer_sums.<i>``; returns how many."""
-    adds = [n for n in graph.nodes if (n.op == "call_function" and n.target in _ADDS
-                                        or n.op == "call_method" and n.target in ("add", "add_"))
+    adds = [n for n in graph.nodes if calls(n, ADD_FUNCS, ADD_METHODS)
             and len(n.args) == 2 and all(_is_activation(a) for a in n.args)]
     for i, node in enumerate(adds):
         with graph.inserting_before(node):
@@ -203,7 +197,7 @@ def _scan_problems(graph: fx.Graph) -> list[str]:
     for node in graph.nodes:
         if node.op not in ("call_function", "call_method"):
             continue
-        if (node.target in _MULS or node.target in ("mul", "mul_")) and len(node.args) == 2 \
+        if calls(node, MUL_FUNCS, MUL_METHODS) and len(node.args) == 2 \
                 and all(_is_activation(a) for a in node.args):
             problems.append(f"a multiplicative gate ({node.name}) has no conservative LRP rule")
         elif node.target in _GATES or node.target in ("sigmoid", "tanh", "softmax", "exp"):
@@ -223,7 +217,8 @@ def plan_canonization(model: nn.Module) -> Canonization:
                              "additions are unverified")
         return plan
     modules = dict(model.named_modules())
-    pairs, lonely = _merge_pairs(graph, modules)
+    found = bn_after_layers(graph, modules, producers=AnyLinear)
+    pairs, lonely = [((layer,), bn) for layer, bn in found.after.items()], found.lonely
     if pairs:
         plan.canonizers.append(ExactNamedMergeBatchNorm(pairs))
         plan.notes.append(f"{len(pairs)} BatchNorm layer(s) merged into the preceding conv/linear")

@@ -9,15 +9,17 @@ Selvaraju et al. 2017 (Grad-CAM); Zeiler & Fergus 2014 (occlusion); Adebayo et a
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from analyzers._shared.findings import Findings
+from analyzers._shared.randomization import randomized_copy
+from analyzers._shared.stats import mean_spearman_abs
 from analyzers.attribution.result import METHODS, AttributionResult
-from workbench.core import Analyzer, Check, option, register_analyzer
-from workbench.core.errors import ConfigError
+from workbench.core import Analyzer, option, register_analyzer
+from workbench.core.errors import ConfigError, UnsupportedModelError
 
 RHO_THRESHOLD = 0.5
 IG_CHUNK = 16  # path steps per forward call: the cancel/progress granularity of IG
@@ -28,7 +30,8 @@ GAP_THRESHOLD = 0.01
 @dataclass(frozen=True)
 class AttributionConfig:
     method: str = option("integrated_gradients,saliency,grad_cam",
-                         "attribution methods, comma-separated", choices=METHODS, multi=True)
+                         "attribution methods, comma-separated", choices=METHODS, multi=True,
+                         label="Methods")
     target: int = option(-1, "class to explain; -1 = the predicted class", min=-1, max=100000)
     n_steps: int = option(64, "Integrated Gradients path steps (Gauss-Legendre)", min=4, max=1024)
     baseline: str = option("zero", "IG/occlusion baseline in model-input space",
@@ -52,6 +55,9 @@ def _gradcam_layer(module: torch.nn.Module, card, name: str) -> tuple[str, torch
     if not name:
         convs = [n for n, m in mods.items() if isinstance(m, torch.nn.Conv2d)]
         name = next((n for n in card.layers_of_interest if n in mods), convs[-1] if convs else "")
+        if not name:
+            raise UnsupportedModelError(f"{card.id} has no Conv2d layer for Grad-CAM",
+                                        "drop grad_cam from method, or name a layer with gradcam_layer=NAME")
     if name not in mods or name == "":
         convs = [n for n, m in mods.items() if isinstance(m, torch.nn.Conv2d)][-4:]
         raise ConfigError(f"gradcam_layer {name!r} is not a module of {card.id}",
@@ -59,11 +65,28 @@ def _gradcam_layer(module: torch.nn.Module, card, name: str) -> tuple[str, torch
     return name, mods[name]
 
 
-def _attribute(method: str, module, layer, x, target, baseline, cfg, window, stride):
-    """One method on one chunk. x: (n, C, H, W) float32 -> (n, H, W) float32 (channels summed)."""
+@dataclass(frozen=True)
+class Setup:
+    """What every method call on a batch shares. ``x`` (N, C, H, W) float32, ``target`` (N,) int64,
+    ``baseline`` like ``x``; ``window``/``stride`` of occlusion in pixels."""
+
+    x: torch.Tensor
+    target: torch.Tensor
+    baseline: torch.Tensor
+    cfg: AttributionConfig
+    window: int
+    stride: int
+
+    def rows(self, i: torch.Tensor) -> Setup:
+        """The same setup for the samples ``i`` (a chunk of the batch)."""
+        return replace(self, x=self.x[i], target=self.target[i], baseline=self.baseline[i])
+
+
+def _attribute(method: str, module, layer, s: Setup) -> torch.Tensor:
+    """One method on one chunk. s.x: (n, C, H, W) float32 -> (n, H, W) float32 (channels summed)."""
     from captum import attr as ca
 
-    x = x.detach().requires_grad_(True)
+    x, target, baseline, cfg = s.x.detach().requires_grad_(True), s.target, s.baseline, s.cfg
     if method == "integrated_gradients":
         a = ca.IntegratedGradients(module).attribute(x, baseline, target=target, n_steps=cfg.n_steps,
                                                      internal_batch_size=IG_CHUNK * x.shape[0])
@@ -76,42 +99,42 @@ def _attribute(method: str, module, layer, x, target, baseline, cfg, window, str
         a = ca.LayerAttribution.interpolate(a, tuple(x.shape[-2:]), "bilinear")
     else:  # occlusion
         c = x.shape[1]
-        a = ca.Occlusion(module).attribute(x, (c, window, window), strides=(c, stride, stride),
+        a = ca.Occlusion(module).attribute(x, (c, s.window, s.window), strides=(c, s.stride, s.stride),
                                            baselines=baseline, target=target,
                                            perturbations_per_eval=OCCLUSION_PER_EVAL)
     return a.detach().sum(1).float()
 
 
-def _expected_calls(method: str, x: torch.Tensor, cfg, window: int, stride: int) -> int:
-    """Forward calls a method makes over the batch x (N, C, H, W): the progress denominator."""
-    n = x.shape[0]
+def _expected_calls(method: str, s: Setup) -> int:
+    """Forward calls a method makes over the batch s.x (N, C, H, W): the progress denominator."""
+    n = s.x.shape[0]
     if method == "integrated_gradients":
-        return n * -(-cfg.n_steps // IG_CHUNK)
+        return n * -(-s.cfg.n_steps // IG_CHUNK)
     if method == "occlusion":
-        cells = [-(-(s - window) // stride) + 1 for s in x.shape[-2:]]
+        cells = [-(-(side - s.window) // s.stride) + 1 for side in s.x.shape[-2:]]
         return n * (1 + -(-cells[0] * cells[1] // OCCLUSION_PER_EVAL))
     return n
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    from scipy.stats import spearmanr
+@dataclass
+class Progress:
+    """Where the next method's share of the progress bar starts (``pos``), how wide it is (``span``) and
+    what its label starts with (``label``)."""
 
-    rho = spearmanr(np.abs(a).ravel(), np.abs(b).ravel()).statistic
-    return float(rho) if np.isfinite(rho) else 0.0
+    pos: float
+    span: float
+    label: str = ""
 
 
-def randomized_copy(module: torch.nn.Module, n_top: int, seed: int) -> tuple[torch.nn.Module, list[str]]:
-    """A copy whose top ``n_top`` parameterized layers (-1 = all, 0 = none) are re-initialized."""
-    rnd = copy.deepcopy(module)
-    layers = [(n, m) for n, m in rnd.named_modules()
-              if hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))]
-    chosen = layers[::-1][: len(layers) if n_top < 0 else n_top]
-    gen_state = torch.random.get_rng_state()
-    torch.manual_seed(seed + 7919)
-    for _, m in chosen:
-        m.reset_parameters()
-    torch.random.set_rng_state(gen_state)
-    return rnd.eval(), [n for n, _ in chosen]
+def _all_maps(module, layer, methods: list[str], s: Setup, ctx, bar: Progress) -> dict:
+    """method -> (N, H, W) float32 map for every method; advances ``bar`` by one span per method."""
+    maps, idx = {}, torch.arange(s.x.shape[0], device=s.x.device)
+    for m in methods:
+        watched = ctx.watch(module, _expected_calls(m, s), start=bar.pos, stop=bar.pos + bar.span,
+                            label=f"{bar.label}{m.replace('_', ' ')}")
+        maps[m] = ctx.batched(lambda i, m=m, w=watched: _attribute(m, w, layer, s.rows(i)), idx, report=False)
+        bar.pos += bar.span
+    return maps
 
 
 @register_analyzer
@@ -125,7 +148,15 @@ class Attribution(Analyzer):
     Config = AttributionConfig
     result_class = AttributionResult
     supports = ("image2d",)
+    libraries = ("captum", "scipy")
+    smoke_config = {"method": "integrated_gradients,saliency,grad_cam"}
+    headline_check = None
+    headline_reason = ("IG completeness is an axiom and the randomization checks compare with the analyzer's own "
+                       "re-initialized copy: both hold for any weights")
     mutates_model = False
+    per_sample = True  # a data id naming many samples runs in chunks, merged (workbench/runtime/dataset_run.py)
+    aggregate = {"completeness_gap": "max", "ig_completeness": "max", "predicted_*": "first", "target_*": "first",
+                 "randomized_layers": "first"}
 
     def run(self, model, data, config, ctx):
         methods = [m.strip() for m in config.method.split(",")]
@@ -137,76 +168,60 @@ class Attribution(Analyzer):
         if config.target >= logits.shape[1]:
             raise ConfigError(f"target {config.target} is not a class of {card.id} (0..{logits.shape[1] - 1})")
         target = probs.argmax(1) if config.target < 0 else torch.full_like(probs[:, 0], config.target).long()
-        baseline = torch.zeros_like(x) if config.baseline == "zero" else _blur(x)
         layer_name, layer = _gradcam_layer(module, card, config.gradcam_layer) \
             if "grad_cam" in methods else ("", None)
-        side = x.shape[-1]
-        window = config.occlusion_window or max(2, side // 8)
-        stride = config.occlusion_stride or max(1, window // 2)
-        maps, metrics, checks = {}, {}, []
-        span = 0.9 / (len(methods) * (2 if config.sanity_check else 1))
-        pos = 0.05
-        idx = torch.arange(x.shape[0], device=x.device)
-        for m in methods:
-            watched = ctx.watch(module, _expected_calls(m, x, config, window, stride), start=pos, stop=pos + span,
-                                label=m.replace("_", " "))
-            maps[m] = ctx.batched(lambda i, m=m, w=watched: _attribute(m, w, layer, x[i], target[i], baseline[i],
-                                                                        config, window, stride),
-                                  idx, report=False)
-            pos += span
-        arrays = {"input_display": data.display, "target": target.cpu().numpy(),
-                  "probs": probs.detach().cpu().numpy()}
-        arrays.update({f"attr_{m}": v.cpu().numpy() for m, v in maps.items()})
+        window = config.occlusion_window or max(2, x.shape[-1] // 8)
+        setup = Setup(x, target, torch.zeros_like(x) if config.baseline == "zero" else _blur(x), config,
+                      window, config.occlusion_stride or max(1, window // 2))
+        bar = Progress(0.05, 0.9 / (len(methods) * (2 if config.sanity_check else 1)))
+        maps = _all_maps(module, layer, methods, setup, ctx, bar)
+        out = Findings(arrays={"input_display": data.display, "target": target.cpu().numpy(),
+                               "probs": probs.detach().cpu().numpy()})
+        out.arrays.update({f"attr_{m}": v.cpu().numpy() for m, v in maps.items()})
         if "integrated_gradients" in maps:
-            gap = self._completeness(module, x, baseline, target, maps["integrated_gradients"])
-            arrays["completeness_gap"] = gap
-            metrics["completeness_gap"] = float(gap.max())
-            checks.append(Check("ig_completeness", bool(gap.max() < GAP_THRESHOLD), float(gap.max()),
-                                GAP_THRESHOLD, f"|sum IG - (f(x) - f(baseline))| / |f(x)| with "
-                                               f"{config.n_steps} steps"))
+            gap = self._completeness(module, setup, maps["integrated_gradients"])
+            out.arrays["completeness_gap"] = gap
+            out.arrays["completeness_ok"] = gap < GAP_THRESHOLD  # per sample: a data-set run counts them
+            out.metrics["completeness_gap"] = float(gap.max())
+            out.metrics["completeness_ok_fraction"] = float((gap < GAP_THRESHOLD).mean())
+            out.check("ig_completeness", gap.max() < GAP_THRESHOLD, float(gap.max()), GAP_THRESHOLD,
+                      f"|sum IG - (f(x) - f(baseline))| / |f(x)| with {config.n_steps} steps")
         if config.sanity_check:
-            self._sanity(model, x, target, baseline, config, methods, maps, layer_name, window, stride,
-                         ctx, pos, span, arrays, metrics, checks)
-        top = probs[0].argsort(descending=True)[:5].tolist()
-        metrics.update(predicted_class=float(probs[0].argmax()), predicted_prob=float(probs[0].max()),
-                       target_class=float(target[0]), target_prob=float(probs[0, target[0]]))
+            out.merge(self._sanity(model.module, setup, maps, layer_name, ctx, bar))
         names = list(card.class_names)
-        info = {"methods": methods, "gradcam_layer": layer_name, "ids": data.ids,
-                "class_names_top5": [[names[int(j)] if int(j) < len(names) else str(int(j))
-                                      for j in probs[i].argsort(descending=True)[:5]] for i in range(len(probs))],
-                "target_names": [names[int(t)] if int(t) < len(names) else str(int(t)) for t in target],
-                "top5": top, "trained": bool(card.trained), "labels": data.labels}
-        return AttributionResult("attribution", metrics=metrics, checks=checks, arrays=arrays, info=info)
+        name = lambda j: names[int(j)] if int(j) < len(names) else str(int(j))  # noqa: E731
+        out.metrics.update(predicted_class=float(probs[0].argmax()), predicted_prob=float(probs[0].max()),
+                           target_class=float(target[0]), target_prob=float(probs[0, target[0]]))
+        out.info.update(methods=methods, gradcam_layer=layer_name, ids=data.ids, labels=data.labels,
+                        class_names_top5=[[name(j) for j in p.argsort(descending=True)[:5]] for p in probs],
+                        target_names=[name(t) for t in target], trained=bool(card.trained),
+                        top5=probs[0].argsort(descending=True)[:5].tolist())
+        return out.result(AttributionResult, "attribution")
 
     @staticmethod
-    def _completeness(module, x, baseline, target, ig: torch.Tensor) -> np.ndarray:
-        """Per image |sum(IG) - (f(x) - f(b))| / |f(x)| for the explained logit."""
+    def _completeness(module, s: Setup, ig: torch.Tensor) -> np.ndarray:
+        """Per image |sum(IG) - (f(x) - f(b))| / |f(x)| for the explained logit; (N,) float64."""
         with torch.no_grad():
-            fx = module(x).gather(1, target[:, None])[:, 0].double()
-            fb = module(baseline).gather(1, target[:, None])[:, 0].double()
+            fx = module(s.x).gather(1, s.target[:, None])[:, 0].double()
+            fb = module(s.baseline).gather(1, s.target[:, None])[:, 0].double()
         total = ig.double().flatten(1).sum(1)
         return (torch.abs(total - (fx - fb)) / fx.abs().clamp_min(1e-12)).cpu().numpy()
 
     @staticmethod
-    def _sanity(model, x, target, baseline, config, methods, maps, layer_name, window, stride,
-                ctx, pos, span, arrays, metrics, checks) -> None:
+    def _sanity(module, s: Setup, maps: dict, layer_name: str, ctx, bar: Progress) -> Findings:
         """Adebayo et al.: re-initialize the top layers; the map must change (Spearman |.| < 0.5)."""
-        rnd, names = randomized_copy(model.module, config.randomize_layers, ctx.seed)
-        rlayer = dict(rnd.named_modules()).get(layer_name) if layer_name else None
-        idx = torch.arange(x.shape[0], device=x.device)
-        for m in methods:
-            watched = ctx.watch(rnd, _expected_calls(m, x, config, window, stride), start=pos, stop=pos + span,
-                                label=f"randomized {m.replace('_', ' ')}")
-            r = ctx.batched(lambda i, m=m, w=watched: _attribute(m, w, rlayer, x[i], target[i], baseline[i], config,
-                                                                  window, stride),
-                            idx, report=False)
-            pos += span
+        rnd = randomized_copy(module, s.cfg.randomize_layers, ctx.seed)
+        rlayer = dict(rnd.module.named_modules()).get(layer_name) if layer_name else None
+        bar.label = "randomized "
+        rand = _all_maps(rnd.module, rlayer, list(maps), s, ctx, bar)
+        out = Findings(metrics={"randomized_layers": float(rnd.n_layers)},
+                       info={"randomized_layer_names": rnd.layers})
+        for m, r in rand.items():
             r = r.cpu().numpy()
-            rho = float(np.mean([_spearman(a, b) for a, b in zip(maps[m].cpu().numpy(), r, strict=True)]))
-            arrays[f"rand_{m}"] = r
-            metrics[f"sanity_rank_corr_{m}"] = rho
-            checks.append(Check(f"randomization_{m}", rho < RHO_THRESHOLD, rho, RHO_THRESHOLD,
-                                f"Spearman rank correlation of |map| after re-initializing {len(names)} "
-                                f"layer(s) from the top; a map that survives randomization does not "
-                                f"depend on what the model learned"))
-        metrics["randomized_layers"] = float(len(names))
+            rho = mean_spearman_abs(maps[m].cpu().numpy(), r)
+            out.arrays[f"rand_{m}"] = r
+            out.metrics[f"sanity_rank_corr_{m}"] = rho
+            out.check(f"randomization_{m}", rho < RHO_THRESHOLD, rho, RHO_THRESHOLD,
+                      f"Spearman rank correlation of |map| after re-initializing {rnd.n_layers} layer(s) from "
+                      "the top; a map that survives randomization does not depend on what the model learned")
+        return out

@@ -9,16 +9,18 @@ Bach et al. 2015 (LRP, via zennit); Sundararajan et al. 2017 (IG, via captum); A
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
+from analyzers._shared.findings import Findings
+from analyzers._shared.randomization import randomized_copy
 from analyzers.eeg_saliency import maps as em
 from analyzers.eeg_saliency.result import METHODS, EegSaliencyResult
 from analyzers.eeg_saliency.scores import bn_trap, score_block, select_windows, truth_for
-from workbench.core import Analyzer, Check, option, register_analyzer
+from workbench.core import Analyzer, option, register_analyzer
 from workbench.core.errors import ConfigError
 
 MASS_TARGET, POSTERIOR_TARGET, POINTING_TARGET = 0.8, 0.9, 0.9
@@ -55,16 +57,48 @@ class EegSaliencyConfig:
     loso_folds: int = option(0, "LOSO: hold out only the first K subjects; 0 = all", min=0, max=1000)
 
 
-def randomized_copy(module: torch.nn.Module, n_top: int, seed: int) -> torch.nn.Module:
-    """A copy whose top ``n_top`` parameterized layers (-1 = all) are re-initialized with a fixed seed."""
-    rnd = copy.deepcopy(module)
-    layers = [m for m in rnd.modules() if hasattr(m, "reset_parameters")
-              and any(True for _ in m.parameters(recurse=False))][::-1]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for m in layers[: len(layers) if n_top < 0 else n_top]:
-            m.reset_parameters()
-    return rnd.eval()
+@dataclass
+class Windows:
+    """The analysed windows and the model's forward pass on them: ``x`` (n, 30, T) float32 model input,
+    ``scale``/``shift`` (32,) the BatchNorm affine used (frozen or batch statistics), ``z``/``a`` the
+    forward parts of :func:`maps.forward_parts`, ``target`` (n,) int64 the predicted classes, ``probs``
+    (n, classes) float32 their probabilities; ``sel`` the
+    selection of :func:`scores.select_windows`."""
+
+    module: nn.Module
+    card: object
+    sel: dict
+    x: torch.Tensor
+    scale: torch.Tensor
+    shift: torch.Tensor
+    z: torch.Tensor
+    a: torch.Tensor
+    target: torch.Tensor
+    probs: torch.Tensor
+    config: EegSaliencyConfig
+    ctx: object
+
+    @property
+    def pred(self) -> np.ndarray:
+        return self.target.cpu().numpy()
+
+    @property
+    def sfreq(self) -> float:
+        return float(self.card.sampling_rate or 128.0)
+
+
+def _windows(model, data, config, ctx) -> Windows:
+    module, card = model.module, model.card
+    sel = select_windows(data, config.max_windows)
+    if config.window >= len(sel["index"]):
+        raise ConfigError(f"window {config.window} is past the {len(sel['index'])} analysed windows",
+                          f"use 0..{len(sel['index']) - 1}, or -1 for the first correctly classified drowsy one")
+    x = data.x[torch.as_tensor(sel["index"], device=data.x.device)]
+    ctx.progress(0.02, "forward pass")
+    scale, shift = em.bn_affine(module, x, config.bn_mode)
+    z, a, logits = em.forward_parts(module, x, scale, shift)
+    probs = torch.softmax(logits, 1)
+    return Windows(module, card, sel, x, scale, shift, z, a, probs.argmax(1), probs, config, ctx)
 
 
 @register_analyzer
@@ -78,213 +112,214 @@ class EegSaliency(Analyzer):
     paper = "Cui et al., IEEE TNNLS 2023; Adebayo et al. 2018"
     Config = EegSaliencyConfig
     result_class = EegSaliencyResult
+    page = "eeg_saliency.py"  # hand-written page: recording upload, subject and labelled window pickers
     supports = ("eeg",)
+    libraries = ("captum", "mne", "scipy", "zennit")
+    smoke_config = {"methods": "cam", "max_windows": 64, "random_draws": 1}
+    headline_check = "saliency_mass_in_bursts"  # a random model does not find the planted bursts
     mutates_model = False
 
     def run(self, model, data, config, ctx):
-        module, card = model.module, model.card
-        em.check_layout(module)
+        em.check_layout(model.module)
         methods = [m.strip() for m in config.methods.split(",")]
-        sel = select_windows(data, config.max_windows)
-        if config.window >= len(sel["index"]):
-            raise ConfigError(f"window {config.window} is past the {len(sel['index'])} analysed windows",
-                              f"use 0..{len(sel['index']) - 1}, or -1 for the first correctly classified drowsy one")
-        x = data.x[torch.as_tensor(sel["index"], device=data.x.device)]
-        sfreq = float(card.sampling_rate or 128.0)
-        ctx.progress(0.02, "forward pass")
-        scale, shift = em.bn_affine(module, x, config.bn_mode)
-        z, a, logits = em.forward_parts(module, x, scale, shift)
-        probs = torch.softmax(logits, 1)
-        target = probs.argmax(1)
-        pred = target.cpu().numpy()
-        arrays = {"probs": probs.cpu().numpy(), "pred": pred, "labels": sel["labels"],
-                  "subjects": sel["subjects"], "index": sel["index"]}
-        metrics, checks, info = {"n_windows": float(len(x))}, [], {"ids": sel["ids"], "methods": methods,
-                                                                   "bn_mode": config.bn_mode}
-        self._bn_trap(module, x, config, metrics, checks, arrays)
-        maps = self._maps(module, x, z, a, target, scale, shift, methods, config, ctx, metrics, arrays)
+        w = _windows(model, data, config, ctx)
+        card, sel, pred = w.card, w.sel, w.pred
+        out = Findings(metrics={"n_windows": float(len(w.x))},
+                       arrays={"probs": w.probs.cpu().numpy(), "pred": pred, "labels": sel["labels"],
+                               "subjects": sel["subjects"], "index": sel["index"]},
+                       info={"ids": sel["ids"], "methods": methods, "bn_mode": config.bn_mode})
+        out.merge(_bn_trap(w))
+        maps, grads = _maps(w, methods, out)
         truth = truth_for(sel, pred, card)
-        info["has_truth"] = truth is not None
+        out.info["has_truth"] = truth is not None
         if truth is not None:
-            self._truth(module, x, target, (scale, shift), maps, truth, config, ctx, metrics, checks, arrays, info)
-        self._frequency(module, x, scale, target, truth, sfreq, card, metrics, checks, arrays, info)
+            out.merge(_truth(w, maps, truth))
+        out.merge(_frequency(w, truth, grads))
         focus = truth["evaluated"] if truth is not None else (pred == len(card.class_names) - 1)
-        self._display(card, data, sel, maps, focus, truth, config, arrays, info)
-        self._topomaps(maps, focus, card, arrays)
+        out.merge(_display(w, data, maps, focus, truth))
+        out.merge(_topomaps(maps, focus, card))
         if config.loso:
-            self._loso(card, data, sel, config, ctx, metrics, checks, arrays)
+            out.merge(_loso(w, data))
         labelled = sel["labels"] >= 0
         if labelled.any():
-            metrics["accuracy"] = float((pred[labelled] == sel["labels"][labelled]).mean())
-        info.update(class_names=list(card.class_names), channels=list(card.extra.get("channels", ())) or
-                    [f"ch{i}" for i in range(x.shape[1])], sfreq=sfreq, trained=bool(card.trained))
-        return EegSaliencyResult(self.name, metrics=metrics, checks=checks, arrays=arrays, info=info)
+            out.metrics["accuracy"] = float((pred[labelled] == sel["labels"][labelled]).mean())
+        out.info.update(class_names=list(card.class_names), channels=list(card.extra.get("channels", ())) or
+                        [f"ch{i}" for i in range(w.x.shape[1])], sfreq=w.sfreq, trained=bool(card.trained))
+        return out.result(EegSaliencyResult, self.name)
 
-    # -- pieces -----------------------------------------------------------------------------------
-    @staticmethod
-    def _bn_trap(module, x, config, metrics, checks, arrays) -> None:
-        trap = bn_trap(module, x)
-        arrays.update(bn_batch_prob=trap["batch"], bn_alone_prob=trap["alone"], bn_frozen_prob=trap["frozen"])
-        metrics.update(bn_trap_flip_rate=trap["flip_rate"], bn_trap_max_prob_shift=trap["max_shift"],
-                       bn_frozen_max_prob_shift=trap["frozen_shift"])
-        used = trap["frozen_shift"] if config.bn_mode == "frozen" else trap["max_shift"]
-        checks.append(Check("batch_independent_predictions", used <= BATCH_SHIFT_TOL, used, BATCH_SHIFT_TOL,
-                            f"largest change of P(drowsy) when a window is analysed alone instead of in its batch, "
-                            f"with {config.bn_mode} BatchNorm statistics (the paper's batch statistics make "
-                            f"predictions and maps depend on the other windows in the batch)"))
 
-    @staticmethod
-    def _maps(module, x, z, a, target, scale, shift, methods, config, ctx, metrics, arrays) -> dict:
-        maps, idx = {}, torch.arange(len(x), device=x.device)
-        if "cam" in methods:
-            maps["cam"] = ctx.batched(lambda i: em.cam_heatmap(module, x[i], z[i], a[i], target[i], config.top_n,
-                                                               config.radius), idx, start=0.05, stop=0.12, label="CAM")
-        canon = em.canonical_model(module, scale, shift)
-        if "lrp" in methods:
-            maps["lrp"] = ctx.batched(lambda i: em.lrp_maps(canon, x[i], target[i], config.lrp_epsilon), idx,
-                                      start=0.12, stop=0.25, label="LRP")
-            with torch.no_grad():
-                logit = canon(x).gather(1, target[:, None])[:, 0]
-            total = maps["lrp"].sum((1, 2))
-            metrics["lrp_conservation"] = float((total / logit).median())
-        if "ig" in methods:
-            bs = max(1, min(ctx.batch_size, len(x)))
-            per_chunk = -(-bs * config.ig_steps // max(bs, min(bs * config.ig_steps, em.IG_CHUNK)))
-            watched = ctx.watch(canon, -(-len(x) // bs) * per_chunk, start=0.25, stop=0.55,
-                                label="Integrated Gradients")
-            grads = ctx.batched(lambda i: em.ig_gradients(watched, x[i], target[i], config.ig_steps), idx,
-                                report=False)
-            maps["ig"] = x * grads
-            arrays["_ig_grads"] = grads  # consumed by the frequency view, not stored
-            with torch.no_grad():
-                diff = (canon(x) - canon(torch.zeros_like(x))).gather(1, target[:, None])[:, 0]
-            gap = (maps["ig"].sum((1, 2)) - diff).abs() / diff.abs().clamp_min(1e-6)
-            metrics["ig_completeness_gap"] = float(gap.median())
-        return {k: v.cpu().numpy() for k, v in maps.items()}
+# -- pieces: each returns what it adds to the result ------------------------------------------------
+def _bn_trap(w: Windows) -> Findings:
+    trap, mode = bn_trap(w.module, w.x), w.config.bn_mode
+    out = Findings(arrays={"bn_batch_prob": trap["batch"], "bn_alone_prob": trap["alone"],
+                           "bn_frozen_prob": trap["frozen"]},
+                   metrics={"bn_trap_flip_rate": trap["flip_rate"], "bn_trap_max_prob_shift": trap["max_shift"],
+                            "bn_frozen_max_prob_shift": trap["frozen_shift"]})
+    used = trap["frozen_shift"] if mode == "frozen" else trap["max_shift"]
+    out.check("batch_independent_predictions", used <= BATCH_SHIFT_TOL, used, BATCH_SHIFT_TOL,
+              f"largest change of P(drowsy) when a window is analysed alone instead of in its batch, "
+              f"with {mode} BatchNorm statistics (the paper's batch statistics make "
+              f"predictions and maps depend on the other windows in the batch)")
+    return out
 
-    @staticmethod
-    def _truth(module, x, target, affine, maps, truth, config, ctx, metrics, checks, arrays, info) -> None:
-        ev = truth["evaluated"]
-        metrics.update(n_evaluated=float(ev.sum()), chance_mass_in_bursts=truth["chance_mass"],
-                       chance_posterior_share=truth["chance_posterior"])
-        arrays["evaluated"] = ev
-        if not ev.any():
-            return
-        for m, arr in maps.items():
-            s = score_block(arr, truth["mask"], truth["posterior"], config.dilate)
-            arrays[f"scores_{m}"] = s
-            metrics.update(dict(zip(SCORE_KEYS[m], s[ev].mean(0).tolist(), strict=True)))
-        if "cam" in maps:
-            for key, goal in zip(SCORE_KEYS["cam"], (MASS_TARGET, POSTERIOR_TARGET, POINTING_TARGET), strict=True):
-                checks.append(Check(key, metrics[key] >= goal, metrics[key], goal,
-                                    f"CAM variant on {int(ev.sum())} correctly classified drowsy windows (chance: "
-                                    f"mass {truth['chance_mass']:.2f}, posterior {truth['chance_posterior']:.2f})"))
-        keep = torch.as_tensor(ev, device=x.device)
-        info["random_example_window"] = int(np.flatnonzero(ev)[0])
-        EegSaliency._controls(module, x[keep], target[keep], affine, truth["mask"][ev], truth, config, ctx, metrics,
-                              checks, arrays)
 
-    @staticmethod
-    def _controls(module, x, target, affine, mask, truth, config, ctx, metrics, checks, arrays) -> None:
-        """Adebayo et al.: the CAM variant of re-initialized models (BatchNorm with the statistics of these
-        windows: a fresh model has no population statistics) and of the other class, on the evaluated
-        windows x (n, 30, T); both should fall back to chance."""
-        draws = []
-        for k in range(config.random_draws):
-            ctx.progress(0.55 + 0.1 * k / config.random_draws, f"randomization control {k + 1}/{config.random_draws}")
-            rnd = randomized_copy(module, config.randomize_layers, ctx.seed + 7919 * (k + 1))
-            sc, sh = em.bn_affine(rnd, x, "batch") if config.randomize_layers != 0 else affine
-            z, a, _ = em.forward_parts(rnd, x, sc, sh)
-            h = em.cam_heatmap(rnd, x, z, a, target, config.top_n, config.radius).cpu().numpy()
-            draws.append(score_block(h, mask, truth["posterior"], config.dilate).mean(0))
-            if k == 0:
-                arrays["random_cam_example"] = h[0]
-        r = np.mean(draws, axis=0)
-        metrics.update(dict(zip(("randomized_mass_in_bursts", "randomized_posterior_share",
+def _maps(w: Windows, methods: list[str], out: Findings) -> tuple[dict, torch.Tensor | None]:
+    """method -> (n, 30, T) float32 map; also IG's path-averaged gradients (n, 30, T) for the frequency view
+    (None without IG). Conservation and completeness figures go into ``out.metrics``."""
+    cfg, ctx, x, target = w.config, w.ctx, w.x, w.target
+    maps, grads, idx = {}, None, torch.arange(len(x), device=x.device)
+    if "cam" in methods:
+        maps["cam"] = ctx.batched(lambda i: em.cam_heatmap(w.module, x[i], w.z[i], w.a[i], target[i], cfg.top_n,
+                                                           cfg.radius), idx, start=0.05, stop=0.12, label="CAM")
+    canon = em.canonical_model(w.module, w.scale, w.shift)
+    if "lrp" in methods:
+        maps["lrp"] = ctx.batched(lambda i: em.lrp_maps(canon, x[i], target[i], cfg.lrp_epsilon), idx,
+                                  start=0.12, stop=0.25, label="LRP")
+        with torch.no_grad():
+            logit = canon(x).gather(1, target[:, None])[:, 0]
+        out.metrics["lrp_conservation"] = float((maps["lrp"].sum((1, 2)) / logit).median())
+    if "ig" in methods:
+        bs = max(1, min(ctx.batch_size, len(x)))
+        per_chunk = -(-bs * cfg.ig_steps // max(bs, min(bs * cfg.ig_steps, em.IG_CHUNK)))
+        watched = ctx.watch(canon, -(-len(x) // bs) * per_chunk, start=0.25, stop=0.55, label="Integrated Gradients")
+        grads = ctx.batched(lambda i: em.ig_gradients(watched, x[i], target[i], cfg.ig_steps), idx, report=False)
+        maps["ig"] = x * grads
+        with torch.no_grad():
+            diff = (canon(x) - canon(torch.zeros_like(x))).gather(1, target[:, None])[:, 0]
+        gap = (maps["ig"].sum((1, 2)) - diff).abs() / diff.abs().clamp_min(1e-6)
+        out.metrics["ig_completeness_gap"] = float(gap.median())
+    return {k: v.cpu().numpy() for k, v in maps.items()}, grads
+
+
+def _truth(w: Windows, maps: dict, truth: dict) -> Findings:
+    """Scores of every map against the planted bursts on the correctly classified drowsy windows."""
+    ev = truth["evaluated"]
+    out = Findings(metrics={"n_evaluated": float(ev.sum()), "chance_mass_in_bursts": truth["chance_mass"],
+                            "chance_posterior_share": truth["chance_posterior"]}, arrays={"evaluated": ev})
+    if not ev.any():
+        return out
+    for m, arr in maps.items():
+        s = score_block(arr, truth["mask"], truth["posterior"], w.config.dilate)
+        out.arrays[f"scores_{m}"] = s
+        out.metrics.update(dict(zip(SCORE_KEYS[m], s[ev].mean(0).tolist(), strict=True)))
+    if "cam" in maps:
+        for key, goal in zip(SCORE_KEYS["cam"], (MASS_TARGET, POSTERIOR_TARGET, POINTING_TARGET), strict=True):
+            out.check(key, out.metrics[key] >= goal, out.metrics[key], goal,
+                      f"CAM variant on {int(ev.sum())} correctly classified drowsy windows (chance: "
+                      f"mass {truth['chance_mass']:.2f}, posterior {truth['chance_posterior']:.2f})")
+    out.info["random_example_window"] = int(np.flatnonzero(ev)[0])
+    return out.merge(_controls(w, torch.as_tensor(ev, device=w.x.device), truth))
+
+
+def _controls(w: Windows, keep: torch.Tensor, truth: dict) -> Findings:
+    """Adebayo et al.: the CAM variant of re-initialized models (BatchNorm with the statistics of these
+    windows: a fresh model has no population statistics) and of the other class, on the evaluated
+    windows ``keep``; both should fall back to chance."""
+    cfg, ctx, x, target = w.config, w.ctx, w.x[keep], w.target[keep]
+    mask, affine = truth["mask"][truth["evaluated"]], (w.scale, w.shift)
+    out, draws = Findings(), []
+    for k in range(cfg.random_draws):
+        ctx.progress(0.55 + 0.1 * k / cfg.random_draws, f"randomization control {k + 1}/{cfg.random_draws}")
+        rnd = randomized_copy(w.module, cfg.randomize_layers, ctx.seed, draw=k).module
+        sc, sh = em.bn_affine(rnd, x, "batch") if cfg.randomize_layers != 0 else affine
+        z, a, _ = em.forward_parts(rnd, x, sc, sh)
+        h = em.cam_heatmap(rnd, x, z, a, target, cfg.top_n, cfg.radius).cpu().numpy()
+        draws.append(score_block(h, mask, truth["posterior"], cfg.dilate).mean(0))
+        if k == 0:
+            out.arrays["random_cam_example"] = h[0]
+    r = np.mean(draws, axis=0)
+    out.metrics.update(dict(zip(("randomized_mass_in_bursts", "randomized_posterior_share",
                                  "randomized_pointing_game"), r.tolist(), strict=True)))
-        z, a, _ = em.forward_parts(module, x, *affine)
-        other = em.cam_heatmap(module, x, z, a, 1 - target.clamp(max=1), config.top_n, config.radius).cpu().numpy()
-        o = score_block(other, mask, truth["posterior"], config.dilate).mean(0)
-        metrics.update(dict(zip(("other_class_mass_in_bursts", "other_class_posterior_share",
+    z, a, _ = em.forward_parts(w.module, x, *affine)
+    other = em.cam_heatmap(w.module, x, z, a, 1 - target.clamp(max=1), cfg.top_n, cfg.radius).cpu().numpy()
+    o = score_block(other, mask, truth["posterior"], cfg.dilate).mean(0)
+    out.metrics.update(dict(zip(("other_class_mass_in_bursts", "other_class_posterior_share",
                                  "other_class_pointing_game"), o.tolist(), strict=True)))
-        limit = truth["chance_mass"] + CHANCE_MARGIN
-        checks.append(Check("randomization_falls_to_chance", bool(r[0] <= limit), float(r[0]), limit,
-                            f"CAM mass in the bursts after re-initializing the model ({config.random_draws} draw(s)) "
-                            f"must fall to chance ({truth['chance_mass']:.2f}) + {CHANCE_MARGIN}; a map that "
-                            f"survives randomization does not depend on what the model learned"))
+    limit = truth["chance_mass"] + CHANCE_MARGIN
+    out.check("randomization_falls_to_chance", r[0] <= limit, float(r[0]), limit,
+              f"CAM mass in the bursts after re-initializing the model ({cfg.random_draws} draw(s)) "
+              f"must fall to chance ({truth['chance_mass']:.2f}) + {CHANCE_MARGIN}; a map that "
+              f"survives randomization does not depend on what the model learned")
+    return out
 
-    @staticmethod
-    def _frequency(module, x, scale, target, truth, sfreq, card, metrics, checks, arrays, info) -> None:
-        from workbench.data.eeg_synth import BANDS
 
-        freqs, gain, contrast = em.filter_responses(module, scale, sfreq)
-        info["bands"] = [f"{b} {lo:g}-{hi:g} Hz" for b, (lo, hi) in BANDS.items()] + ["rest"]
-        arrays.update(filter_freqs=freqs, filter_gain=gain, filter_contrast=contrast)
-        lo, hi = BANDS["alpha"]
-        band = (freqs >= 1.0) & (freqs <= 40.0)
-        peaks = freqs[band][gain[:, band].argmax(1)]
-        arrays["filter_peak_hz"] = peaks.astype(np.float32)
-        pos = contrast > 0
-        if pos.any():
-            alpha = pos & (peaks >= lo) & (peaks <= hi)
-            metrics["filter_alpha_share"] = float(contrast[alpha].sum() / contrast[pos].sum())
-        grads = arrays.pop("_ig_grads", None)
-        if grads is None:
-            return
-        rel = em.band_relevance(x.cpu().numpy(), grads.cpu().numpy(), sfreq, BANDS)
-        arrays["band_relevance"] = rel
-        drowsy = len(card.class_names) - 1
-        groups = [(f"predicted {card.class_names[c]}", target.cpu().numpy() == c)
-                  for c in range(len(card.class_names))]
-        arrays["band_relevance_by_class"] = np.stack([rel[g].mean(0) if g.any() else np.zeros(rel.shape[1])
-                                                      for _, g in groups]).astype(np.float32)
-        for name, v in zip(list(BANDS), arrays["band_relevance_by_class"][drowsy], strict=False):
-            metrics[f"band_relevance_{name}"] = float(v)
-        if truth is not None and truth["evaluated"].any():
-            mean = rel[truth["evaluated"]].mean(0)[: len(BANDS)]
-            top = list(BANDS)[int(np.argmax(mean))]
-            checks.append(Check("alpha_band_dominates", top == "alpha", float(mean[list(BANDS).index("alpha")]),
-                                None, f"IG relevance by band on the evaluated drowsy windows peaks in {top}; the "
-                                      f"planted evidence is alpha (8-12 Hz)"))
+def _frequency(w: Windows, truth: dict | None, grads: torch.Tensor | None) -> Findings:
+    """Learned filter responses, and IG relevance by EEG band (with IG's gradients ``grads``)."""
+    from workbench.data.eeg_synth import BANDS
 
-    @staticmethod
-    def _display(card, data, sel, maps, focus, truth, config, arrays, info) -> None:
-        w = config.window if config.window >= 0 else int(np.flatnonzero(focus)[0]) if focus.any() else 0
-        arrays["show_signal"] = data.display[sel["index"][w]]
-        for m, arr in maps.items():
-            arrays[f"show_{m}"] = arr[w]
-        arrays["show_mask"] = truth["mask"][w] if truth is not None else np.zeros(arrays["show_signal"].shape, bool)
-        info["window"], info["window_id"] = w, sel["ids"][w]
+    freqs, gain, contrast = em.filter_responses(w.module, w.scale, w.sfreq)
+    out = Findings(arrays={"filter_freqs": freqs, "filter_gain": gain, "filter_contrast": contrast},
+                   info={"bands": [f"{b} {lo:g}-{hi:g} Hz" for b, (lo, hi) in BANDS.items()] + ["rest"]})
+    lo, hi = BANDS["alpha"]
+    band = (freqs >= 1.0) & (freqs <= 40.0)
+    peaks = freqs[band][gain[:, band].argmax(1)]
+    out.arrays["filter_peak_hz"] = peaks.astype(np.float32)
+    pos = contrast > 0
+    if pos.any():
+        alpha = pos & (peaks >= lo) & (peaks <= hi)
+        out.metrics["filter_alpha_share"] = float(contrast[alpha].sum() / contrast[pos].sum())
+    if grads is None:
+        return out
+    rel = em.band_relevance(w.x.cpu().numpy(), grads.cpu().numpy(), w.sfreq, BANDS)
+    names, pred = w.card.class_names, w.pred
+    by_class = np.stack([rel[pred == c].mean(0) if (pred == c).any() else np.zeros(rel.shape[1])
+                         for c in range(len(names))]).astype(np.float32)
+    out.arrays.update(band_relevance=rel, band_relevance_by_class=by_class)
+    for name, v in zip(list(BANDS), by_class[len(names) - 1], strict=False):  # the drowsy (last) class
+        out.metrics[f"band_relevance_{name}"] = float(v)
+    if truth is not None and truth["evaluated"].any():
+        mean = rel[truth["evaluated"]].mean(0)[: len(BANDS)]
+        top = list(BANDS)[int(np.argmax(mean))]
+        out.check("alpha_band_dominates", top == "alpha", float(mean[list(BANDS).index("alpha")]), None,
+                  f"IG relevance by band on the evaluated drowsy windows peaks in {top}; the "
+                  f"planted evidence is alpha (8-12 Hz)")
+    return out
 
-    @staticmethod
-    def _topomaps(maps, focus, card, arrays) -> None:
-        from analyzers.eeg_saliency.topo import electrode_xy, interpolate
 
-        channels = tuple(card.extra.get("channels", ()))
-        if not channels:
-            return
-        use = focus if focus.any() else np.ones(len(focus), bool)
-        xy = electrode_xy(channels)
-        arrays["topo_xy"] = xy
-        for m, arr in maps.items():
-            mag = np.abs(arr[use]).sum(2)
-            share = (mag / np.maximum(mag.sum(1, keepdims=True), 1e-30)).mean(0)
-            arrays[f"channel_relevance_{m}"] = share.astype(np.float32)
-            axis, grid, inside = interpolate(share, xy)
-            arrays[f"topo_{m}"], arrays["topo_axis"], arrays["topo_inside"] = grid, axis, inside
+def _display(w: Windows, data, maps: dict, focus: np.ndarray, truth: dict | None) -> Findings:
+    """The window shown in detail: its signal, every map and the planted mask."""
+    cfg, sel = w.config, w.sel
+    k = cfg.window if cfg.window >= 0 else int(np.flatnonzero(focus)[0]) if focus.any() else 0
+    out = Findings(arrays={"show_signal": data.display[sel["index"][k]]},
+                   info={"window": k, "window_id": sel["ids"][k]})
+    out.arrays.update({f"show_{m}": arr[k] for m, arr in maps.items()})
+    out.arrays["show_mask"] = truth["mask"][k] if truth is not None else \
+        np.zeros(out.arrays["show_signal"].shape, bool)
+    return out
 
-    @staticmethod
-    def _loso(card, data, sel, config, ctx, metrics, checks, arrays) -> None:
-        from analyzers.eeg_saliency.loso import loso_data, run_loso
 
-        x, y, subj = loso_data(card, data.data_id, data.x, sel["samples_all"])
-        out = run_loso(card, x, y, subj, epochs=config.loso_epochs, lr=config.loso_lr, folds=config.loso_folds,
-                       seed=ctx.seed, progress=ctx.sub(0.7, 0.99))
-        arrays.update({f"loso_{k}": v for k, v in out.items()})
-        acc = out["accuracy"]
-        metrics.update(loso_mean_acc=float(acc.mean()), loso_std_acc=float(acc.std()), loso_min_acc=float(acc.min()),
-                       loso_folds=float(len(acc)))
-        if data.data_id.startswith("eeg_synth.drowsy"):
-            checks.append(Check("loso_mean_accuracy", acc.mean() >= LOSO_TARGET, float(acc.mean()), LOSO_TARGET,
-                                f"mean of per-subject accuracies over {len(acc)} held-out subject(s) on the "
-                                f"synthetic set (paper, real data: 0.78)"))
+def _topomaps(maps: dict, focus: np.ndarray, card) -> Findings:
+    from analyzers.eeg_saliency.topo import electrode_xy, interpolate
+
+    out = Findings()
+    channels = tuple(card.extra.get("channels", ()))
+    if not channels:
+        return out
+    use = focus if focus.any() else np.ones(len(focus), bool)
+    xy = electrode_xy(channels)
+    out.arrays["topo_xy"] = xy
+    for m, arr in maps.items():
+        mag = np.abs(arr[use]).sum(2)
+        share = (mag / np.maximum(mag.sum(1, keepdims=True), 1e-30)).mean(0)
+        out.arrays[f"channel_relevance_{m}"] = share.astype(np.float32)
+        axis, grid, inside = interpolate(share, xy)
+        out.arrays.update({f"topo_{m}": grid, "topo_axis": axis, "topo_inside": inside})
+    return out
+
+
+def _loso(w: Windows, data) -> Findings:
+    from analyzers.eeg_saliency.loso import LosoPlan, loso_data, run_loso
+
+    cfg = w.config
+    x, y, subj = loso_data(w.card, data.data_id, data.x, w.sel["samples_all"])
+    res = run_loso(w.card, x, y, subj, LosoPlan(cfg.loso_epochs, cfg.loso_lr, cfg.loso_folds, w.ctx.seed),
+                   progress=w.ctx.sub(0.7, 0.99))
+    acc = res["accuracy"]
+    out = Findings(arrays={f"loso_{k}": v for k, v in res.items()},
+                   metrics={"loso_mean_acc": float(acc.mean()), "loso_std_acc": float(acc.std()),
+                            "loso_min_acc": float(acc.min()), "loso_folds": float(len(acc))})
+    if data.data_id.startswith("eeg_synth.drowsy"):
+        out.check("loso_mean_accuracy", acc.mean() >= LOSO_TARGET, float(acc.mean()), LOSO_TARGET,
+                  f"mean of per-subject accuracies over {len(acc)} held-out subject(s) on the "
+                  f"synthetic set (paper, real data: 0.78)")
+    return out

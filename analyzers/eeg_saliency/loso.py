@@ -8,6 +8,8 @@ accuracies (not the pooled accuracy), as in the paper, with their spread.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -37,20 +39,29 @@ def loso_data(card, data_id: str, batch_x: torch.Tensor, samples: list) -> tuple
     return x, np.array(labels, dtype=np.int64), np.array(subjects, dtype=np.int64)
 
 
-def run_loso(card, x: np.ndarray, y: np.ndarray, subjects: np.ndarray, *, epochs: int, lr: float, folds: int,
-             seed: int, progress) -> dict:
-    """Train and score one network per held-out subject.
+@dataclass(frozen=True)
+class LosoPlan:
+    """How to run the protocol: ``epochs`` and ``lr`` override the card's recipe when non-zero; ``folds``
+    > 0 holds out only the first ``folds`` subjects (a quicker, partial protocol); ``seed`` of every fold."""
+
+    epochs: int = 0
+    lr: float = 0.0
+    folds: int = 0
+    seed: int = 0
+
+
+def run_loso(card, x: np.ndarray, y: np.ndarray, subjects: np.ndarray, plan: LosoPlan, progress) -> dict:
+    """Train and score one network per held-out subject: x (N, 30, T) float32, y (N,) int64, subjects (N,).
 
     ``progress(fraction, message)`` is called after every training batch (it raises to cancel).
-    ``folds`` > 0 holds out only the first ``folds`` subjects (a quicker, partial protocol).
     Returns subjects (S,), accuracy (S,), n_windows (S,), drowsy_recall (S,), alert_recall (S,) arrays.
     """
     fit = card.extra.get("fit")
     if fit is None:
         raise ConfigError(f"{card.id} has no training recipe, so the protocol cannot retrain it",
                           "use eeg_compact.synth or switch loso off")
-    held = np.unique(subjects)[: folds or None]
-    kwargs = {k: v for k, v in (("epochs", epochs), ("lr", lr)) if v}
+    held = np.unique(subjects)[: plan.folds or None]
+    kwargs = {k: v for k, v in (("epochs", plan.epochs), ("lr", plan.lr)) if v}
     acc, n, rec_d, rec_a = [], [], [], []
     for k, s in enumerate(held.tolist()):
         train, test = subjects != s, subjects == s
@@ -59,7 +70,7 @@ def run_loso(card, x: np.ndarray, y: np.ndarray, subjects: np.ndarray, *, epochs
         def report(f: float, msg: str, s=s, span=span) -> None:
             progress(span[0] + (span[1] - span[0]) * f, f"LOSO subject {s}: {msg}")
 
-        model = fit(x[train], y[train], seed=seed, progress=report, **kwargs)
+        model = fit(x[train], y[train], seed=plan.seed, progress=report, **kwargs)
         with torch.no_grad():
             pred = model(torch.from_numpy(x[test])).argmax(1).numpy()
         truth = y[test]

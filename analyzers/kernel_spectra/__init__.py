@@ -1,5 +1,17 @@
-"""Kernel spectra: conv-operator singular values (FFT method), filter frequency responses, weight ESD"""
+"""Kernel spectra: conv-operator singular values (FFT method), filter frequency responses, weight ESD
 
-from analyzers.kernel_spectra.analyzer import KernelSpectra
+Exports ``KernelSpectra`` (the analyzer) and ``KernelSpectraResult``. Both load on first use, so that reading a saved result
+(``Result.load``; the ``workbench.results`` entry point names ``analyzers.kernel_spectra.result:KernelSpectraResult``) imports
+the result module only, never torch.
+"""
 
-__all__ = ["KernelSpectra"]
+from importlib import import_module
+
+__all__ = ["KernelSpectra", "KernelSpectraResult"]
+_WHERE = {"KernelSpectra": "analyzer", "KernelSpectraResult": "result"}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analyzers.kernel_spectra.locality import locality_experiment
+from analyzers.kernel_spectra.locality import LocalityPlan, locality_experiment
 from analyzers.kernel_spectra.model_report import analyse_model
 from analyzers.kernel_spectra.ntk import spectrum_slope
 from analyzers.kernel_spectra.result import KernelSpectraResult
@@ -81,8 +81,8 @@ def run_locality(cfg, ctx) -> KernelSpectraResult:
     """The seed paper's claims by kernel regression; slopes of log(error) against log(n)."""
     depths = _depths(cfg)
     ns = [cfg.n_max // 2 ** i for i in range(4, -1, -1) if cfg.n_max // 2 ** i >= MIN_N]
-    res = locality_experiment(s=cfg.s, depths=depths, width=cfg.width, ns=tuple(ns), n_test=cfg.n_test,
-                              reps=cfg.reps, seed=ctx.seed, progress=ctx.sub(0.02, 0.98))
+    plan = LocalityPlan(cfg.s, tuple(depths), cfg.width, tuple(ns), cfg.n_test, cfg.reps, ctx.seed)
+    res = locality_experiment(plan, progress=ctx.sub(0.02, 0.98))
     sl, sg = res["slope_local"], res["slope_global"]
     metrics = {"slope_local": float(sl[-1]), "slope_global": float(sg[-1]),
                "slope_local_mlp": float(res["mlp_slope_local"]), "slope_global_mlp": float(res["mlp_slope_global"]),
@@ -123,7 +123,13 @@ class KernelSpectra(Analyzer):
     paper = ("Sedghi et al. 2019; Martin & Mahoney 2021; Jacot et al. 2018; Cagnetta, Favero & Wyart 2023")
     Config = KernelSpectraConfig
     result_class = KernelSpectraResult
+    page = "kernel_spectra.py"  # hand-written page: two models side by side, per-layer pickers, tabs
     supports = ("image2d", "signal1d", "eeg")
+    libraries = ("scipy",)
+    smoke_config = {"nfft": 16, "norm_iters": 30}
+    headline_check = None
+    headline_reason = ("its checks test numerical methods (FFT vs dense operator, ESD fit, NTK identities) that hold "
+                       "for any weights; learned vs random shows in metrics (mean_alpha, mean_alpha_randomized)")
     exclusive = True  # traces with torch.fx / make_fx (process-global patching)
     mutates_model = False
     needs_data = True

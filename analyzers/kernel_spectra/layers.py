@@ -2,8 +2,9 @@
 network's Lipschitz bound propagated through its traced graph.
 
 - :func:`discover`: one forward pass of a zero input of the card's shape with forward hooks (inside
-  ``removable``, so none survive an error) records every Conv1d/Conv2d/Linear with its input size, every
-  pooling layer's input/output size, and which BatchNorm reads a conv's output directly.
+  ``removable``, so none survive an error) records every Conv1d/Conv2d/Linear with its input size and every
+  pooling layer's input/output size; which BatchNorm reads a conv's output (and only it) comes from the
+  traced graph (:func:`analyzers._shared.batchnorm.bn_after_layers`, the detector lrp merges with).
 - :func:`lipschitz_bound`: propagates Lipschitz constants (l2 norm) through the ``torch.fx`` graph:
   a layer multiplies its input's constant by its spectral norm; ``a + b`` adds constants, ``cat`` adds
   them in quadrature; ReLU-type activations, dropout (eval), flatten and reshapes are 1-Lipschitz;
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from analyzers._shared.batchnorm import bn_affine, bn_after_layers
+from analyzers._shared.tracing import ADD_FUNCS, MUL_FUNCS, trace
 from workbench.core.errors import ComputeError
 from workbench.core.hooks import removable
 
@@ -60,7 +63,6 @@ class Discovery:
 def discover(module: nn.Module, input_shape: tuple, device: str = "cpu") -> Discovery:
     """Run one zero input (1, *input_shape) through the model with hooks that record what runs where."""
     found = Discovery()
-    produced: dict[int, str] = {}  # id(output tensor) -> conv name
     infos: dict[str, LayerInfo] = {}
 
     def hook(name, mod):
@@ -70,10 +72,6 @@ def discover(module: nn.Module, input_shape: tuple, device: str = "cpu") -> Disc
                 size = tuple(x.shape[2:]) if isinstance(m, CONV) else ()
                 infos[name] = LayerInfo(name, "linear" if isinstance(m, nn.Linear) else "conv", m, size,
                                         order=len(infos))
-                if isinstance(m, CONV):
-                    produced[id(out)] = name
-            elif isinstance(m, BN) and x is not None and id(x) in produced and not infos[produced[id(x)]].bn:
-                infos[produced[id(x)]].bn = name
             if isinstance(m, (*POOL, *BN)) and x is not None:
                 found.shapes[name] = (tuple(x.shape), tuple(out.shape))
         return fn
@@ -90,14 +88,25 @@ def discover(module: nn.Module, input_shape: tuple, device: str = "cpu") -> Disc
             raise ComputeError(f"a zero input of shape {tuple(input_shape)} does not run through the model "
                                f"({str(e).splitlines()[0][:120]})", "check the card's input_shape") from None
     found.layers = sorted(infos.values(), key=lambda i: i.order)
+    bns = _conv_bns(module)
+    for li in found.layers:
+        li.bn = bns.get(li.name, "")
     return found
 
 
+def _conv_bns(module: nn.Module) -> dict[str, str]:
+    """conv name -> the BatchNorm that reads its output and nothing else reads it; {} if untraceable
+    (no fold is then claimed: each BatchNorm keeps its own factor in the plain product)."""
+    try:
+        traced = trace(module)
+    except Exception:  # noqa: BLE001 - fx raises many types on data-dependent control flow
+        return {}
+    return bn_after_layers(traced.graph, traced.modules(), producers=CONV).after
+
+
 def bn_scale(bn: nn.Module) -> torch.Tensor:
-    """Per-channel factor gamma / sqrt(running_var + eps) of an eval-mode BatchNorm, float64."""
-    var = bn.running_var.detach().double() if bn.running_var is not None else torch.ones(bn.num_features)
-    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(var)
-    return gamma / torch.sqrt(var + bn.eps)
+    """Per-channel factor gamma / sqrt(running_var + eps) of an eval-mode BatchNorm, (C,) float64."""
+    return bn_affine(bn)[0]
 
 
 def _pool_factor(mod: nn.Module, shapes: tuple | None) -> float:
@@ -161,9 +170,9 @@ def _propagate(node, const: dict, mods: dict, sigma: dict, folded_bns: set, shap
     name = _fn_name(node)
     if name in IGNORE or (name == "getitem" and not ins):
         return None
-    if node.target in (operator.add, operator.iadd, torch.add, operator.sub, operator.isub, torch.sub):
+    if node.target in ADD_FUNCS or node.target in (operator.sub, operator.isub, torch.sub):
         return sum(ins)
-    if node.target in (operator.mul, operator.imul, torch.mul, operator.truediv):
+    if node.target in MUL_FUNCS or node.target is operator.truediv:
         consts = [a for a in node.args if isinstance(a, (int, float))]
         return abs(consts[0]) * base if len(ins) == 1 and consts and node.target is not operator.truediv \
             else (base / abs(consts[0]) if len(ins) == 1 and consts else math.inf)
@@ -183,7 +192,7 @@ def lipschitz_bound(module: nn.Module, sigma: dict[str, float], folds: dict[str,
     folded_bns = set(folds.values())
     product = math.prod(sigma.values()) if sigma else 0.0
     try:
-        gm = torch.fx.symbolic_trace(module)
+        gm = trace(module).gm
     except Exception as e:  # noqa: BLE001 - any tracing failure means: fall back, say why
         return product, False, f"graph not traceable ({type(e).__name__}); plain product of layer norms"
     mods = dict(gm.named_modules())

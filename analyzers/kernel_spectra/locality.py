@@ -20,6 +20,8 @@ MSE divided by the target variance; the slope is the least-squares fit of log er
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
@@ -114,13 +116,30 @@ def fit_slope(ns: list[int], err: np.ndarray) -> float:
     return float(np.polyfit(np.log(ns), np.log(np.maximum(err, 1e-300)), 1)[0])
 
 
-def learning_curves(model_fn, s: int, depth: int, ns: list[int], n_test: int, reps: int, seed: int,
-                    ridge: float = 1e-6) -> dict[str, np.ndarray]:
-    """Mean learning curves (over ``reps`` draws of data, teacher and network) for the local and the global
-    target with the empirical NTK of ``model_fn()``. Returns {"local": (len(ns),), "global": (len(ns),),
-    "eigs": the first draw's Gram eigenvalues, descending}."""
+@dataclass(frozen=True)
+class LocalityPlan:
+    """The design of the locality experiment: inputs are products of ``s``-dim spheres (d = s^depth);
+    kernel ridge regression (relative ``ridge``) on ``ns`` training points, scored on ``n_test`` more,
+    averaged over ``reps`` draws of data, teacher and network (seeded from ``seed``); networks ``width``
+    channels wide, hierarchical CNNs at each of ``depths``."""
+
+    s: int = 2
+    depths: tuple[int, ...] = (2, 3, 4)
+    width: int = 64
+    ns: tuple[int, ...] = (32, 64, 128, 256, 512)
+    n_test: int = 256
+    reps: int = 2
+    seed: int = 0
+    ridge: float = 1e-6
+
+
+def learning_curves(model_fn, plan: LocalityPlan, depth: int) -> dict[str, np.ndarray]:
+    """Mean learning curves (over ``plan.reps`` draws of data, teacher and network) for the local and the
+    global target with the empirical NTK of ``model_fn()`` at inputs of d = s^depth. Returns
+    {"local": (len(ns),), "global": (len(ns),), "eigs": the first draw's Gram eigenvalues, descending}."""
+    s, ns, n_test, seed = plan.s, list(plan.ns), plan.n_test, plan.seed
     curves, eigs = {"local": [], "global": []}, None
-    for r in range(reps):
+    for r in range(plan.reps):
         rng = np.random.default_rng(seed * 1000 + r)
         x = sphere_product_inputs(max(ns) + n_test, s, depth, rng)
         torch.manual_seed(seed * 1000 + r)
@@ -130,24 +149,22 @@ def learning_curves(model_fn, s: int, depth: int, ns: list[int], n_test: int, re
             eigs = np.linalg.eigvalsh(k)[::-1].copy()
         for kind in curves:
             y = teacher(x, kind, s, rng)
-            curves[kind].append(krr_errors(k, y, ns, n_test, ridge))
+            curves[kind].append(krr_errors(k, y, ns, n_test, plan.ridge))
     return {**{kind: np.exp(np.mean(np.log(v), 0)) for kind, v in curves.items()}, "eigs": eigs}
 
 
-def locality_experiment(s: int = 2, depths: tuple[int, ...] = (2, 3, 4), width: int = 64,
-                        ns: tuple[int, ...] = (32, 64, 128, 256, 512), n_test: int = 256, reps: int = 2,
-                        seed: int = 0, progress=None) -> dict:
+def locality_experiment(plan: LocalityPlan, progress=None) -> dict:
     """Learning curves and slopes for the hierarchical CNN at each depth, plus the MLP control at the
     largest depth's d. Returns arrays ``ns`` (m,), ``depths`` (D,), ``dims`` (D,), ``curve_local`` /
     ``curve_global`` (D, m), ``slope_local`` / ``slope_global`` (D,), ``mlp_curve_local`` /
     ``mlp_curve_global`` (m,), ``mlp_slope_local`` / ``mlp_slope_global`` (floats), ``arch_eigs`` (A, n) NTK Gram
     eigenvalues of several architectures on the same inputs (names in ``arch_names``)."""
-    ns = list(ns)
+    s, depths, width, ns = plan.s, plan.depths, plan.width, list(plan.ns)
     res: dict = {"ns": np.array(ns), "depths": np.array(depths), "dims": np.array([s ** L for L in depths])}
     cl, cg, eig_top = [], [], None
     steps = len(depths) + 1
     for i, depth in enumerate(depths):
-        c = learning_curves(lambda depth=depth: HierarchicalCNN(s, depth, width), s, depth, ns, n_test, reps, seed)
+        c = learning_curves(lambda depth=depth: HierarchicalCNN(s, depth, width), plan, depth)
         cl.append(c["local"])
         cg.append(c["global"])
         eig_top = c["eigs"]
@@ -157,22 +174,23 @@ def locality_experiment(s: int = 2, depths: tuple[int, ...] = (2, 3, 4), width: 
     res["slope_local"] = np.array([fit_slope(ns, c) for c in cl])
     res["slope_global"] = np.array([fit_slope(ns, c) for c in cg])
     top = max(depths)
-    c = learning_curves(lambda: MLP(s ** top, 2, width), s, top, ns, n_test, reps, seed)
+    c = learning_curves(lambda: MLP(s ** top, 2, width), plan, top)
     res["mlp_curve_local"], res["mlp_curve_global"] = c["local"], c["global"]
     res["mlp_slope_local"], res["mlp_slope_global"] = fit_slope(ns, c["local"]), fit_slope(ns, c["global"])
-    res["arch_eigs"], res["arch_names"] = architecture_spectra(s, top, width, max(ns) + n_test, seed, eig_top,
-                                                               c["eigs"])
+    res["arch_eigs"], res["arch_names"] = architecture_spectra(plan, top, eig_top, c["eigs"])
     if progress is not None:
         progress(1.0, "MLP control")
     return res
 
 
-def architecture_spectra(s: int, depth: int, width: int, n: int, seed: int, hier: np.ndarray,
+def architecture_spectra(plan: LocalityPlan, depth: int, hier: np.ndarray,
                          mlp: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """NTK Gram spectra at the same n on the same product-of-spheres inputs (d = s^depth): the hierarchical
-    CNN and the MLP (already computed), a hierarchical CNN with larger filters (s^2, half the depth) when d
-    allows, and an overlapping-filter CNN with and without pooling. Returns ((A, n) descending, names)."""
-    d = s ** depth
+    """NTK Gram spectra at the same n = max(ns) + n_test on the same product-of-spheres inputs
+    (d = s^depth): the hierarchical CNN and the MLP (already computed: ``hier``, ``mlp``), a hierarchical
+    CNN with larger filters (s^2, half the depth) when d allows, and an overlapping-filter CNN with and
+    without pooling. Returns ((A, n) descending, names)."""
+    s, width, seed = plan.s, plan.width, plan.seed
+    n, d = max(plan.ns) + plan.n_test, s ** depth
     x = torch.from_numpy(sphere_product_inputs(n, s, depth, np.random.default_rng(seed * 1000)))
     eigs, names = [hier, mlp], [f"hierarchical CNN, filter {s}", "MLP (no locality)"]
     nets = []

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from analyzers._shared.findings import Findings
 from analyzers.kernel_spectra.conv import (
     dense_conv_matrix,
     dense_singular_values,
@@ -98,8 +99,9 @@ def _sv_hist(fft_vals: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return edges, np.stack(counts)
 
 
-def _weights_part(model, cfg, ctx, disc, arrays: dict, metrics: dict, checks: list, info: dict) -> None:
-    """Singular values, frequency responses and the Lipschitz bound."""
+def _weights_part(model, cfg, ctx, disc, out: Findings) -> None:
+    """Singular values, frequency responses and the Lipschitz bound, added to ``out``."""
+    arrays, metrics, checks, info = out.arrays, out.metrics, out.checks, out.info
     module = model.module
     mods = dict(module.named_modules())
     convs = [li for li in disc.layers if li.kind == "conv"]
@@ -157,8 +159,9 @@ def _temporal(w: np.ndarray, kind: str) -> np.ndarray:
     return w.reshape(w.shape[0], w.shape[1] * w.shape[2], w.shape[3])
 
 
-def _frequency_part(card, convs, cfg, arrays: dict, info: dict) -> None:
+def _frequency_part(card, convs, cfg, out: Findings) -> None:
     """Filter frequency responses per conv layer; Hz for signals when the card has a sampling rate."""
+    arrays, info = out.arrays, out.info
     if not convs:
         return
     weights = [_temporal(li.module.weight.detach().cpu().double().numpy(), card.kind) for li in convs]
@@ -179,8 +182,9 @@ def _frequency_part(card, convs, cfg, arrays: dict, info: dict) -> None:
     info.update(sampling_rate=fs, nfft=nfft)
 
 
-def _esd_part(disc, cfg, ctx, arrays: dict, metrics: dict, checks: list, info: dict) -> None:
-    """Per-layer ESD, power-law fit, metrics, flags and the shuffled-weights control."""
+def _esd_part(disc, cfg, ctx, out: Findings) -> None:
+    """Per-layer ESD, power-law fit, metrics, flags and the shuffled-weights control, added to ``out``."""
+    arrays, metrics, checks, info = out.arrays, out.metrics, out.checks, out.info
     rng = np.random.default_rng(ctx.seed)
     res = []
     for i, li in enumerate(disc.layers):
@@ -220,17 +224,17 @@ def analyse_model(model, data, cfg, ctx) -> tuple[dict, list, dict, dict]:
     disc = discover(module, tuple(card.input_shape), model.device)
     if not disc.layers:
         raise UnsupportedModelError(f"{card.id} has no Conv1d, Conv2d or Linear layer", "pick a CNN from the zoo")
-    metrics, checks, arrays = {}, [], {}
-    info = {"mode": "model", "layers": [li.name for li in disc.layers],
+    out = Findings()
+    out.info.update({"mode": "model", "layers": [li.name for li in disc.layers],
             "layer_kinds": [li.kind for li in disc.layers],
             "input_sizes": [list(li.input_size) for li in disc.layers], "parts": parts, "kind": card.kind,
-            "trained": bool(card.trained), "model_title": card.title}
+            "trained": bool(card.trained), "model_title": card.title})
     if "singular_values" in parts:
-        _weights_part(model, cfg, ctx, disc, arrays, metrics, checks, info)
+        _weights_part(model, cfg, ctx, disc, out)
     if "frequency" in parts:
-        _frequency_part(card, [li for li in disc.layers if li.kind == "conv"], cfg, arrays, info)
+        _frequency_part(card, [li for li in disc.layers if li.kind == "conv"], cfg, out)
     if "esd" in parts:
-        _esd_part(disc, cfg, ctx, arrays, metrics, checks, info)
+        _esd_part(disc, cfg, ctx, out)
     if cfg.ntk:
-        analyse_ntk(model, data, cfg, ctx, arrays, metrics, checks, info)
-    return metrics, checks, arrays, info
+        analyse_ntk(model, data, cfg, ctx, out)
+    return out.metrics, out.checks, out.arrays, out.info

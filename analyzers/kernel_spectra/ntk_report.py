@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from analyzers._shared.findings import Findings
 from analyzers.kernel_spectra.ntk import grad_norms_sq, ntk_gram, ntk_top_eigs, spectrum_slope
 from workbench.core import Check
 from workbench.core.errors import DataError
@@ -52,8 +53,9 @@ def _gram_stats(k: np.ndarray) -> tuple[np.ndarray, float, float]:
     return eig, asym, float(eig[-1] / eig[0]) if eig[0] > 0 else 0.0
 
 
-def analyse_ntk(model, data, cfg, ctx, arrays: dict, metrics: dict, checks: list, info: dict) -> None:
-    """Empirical NTK spectrum of the model (and of its initialisation) on n inputs."""
+def analyse_ntk(model, data, cfg, ctx, out: Findings) -> None:
+    """Empirical NTK spectrum of the model (and of its initialisation) on n inputs, added to ``out``."""
+    arrays, metrics, checks, info = out.arrays, out.metrics, out.checks, out.info
     module = model.module
     x, src = ntk_inputs(model, data, cfg.n, ctx.seed)
     n = x.shape[0]
@@ -79,7 +81,7 @@ def analyse_ntk(model, data, cfg, ctx, arrays: dict, metrics: dict, checks: list
         checks.append(Check("ntk_trace_identity", trace_err < TRACE_TOL, trace_err, TRACE_TOL,
                             f"trace of K over {m} inputs vs sum of squared parameter-gradient norms by autograd"))
         if cfg.ntk_method == "both":
-            _lanczos_check(module, x, k, cfg, ctx, arrays, metrics, checks)
+            _lanczos_check(module, x, k, cfg, ctx, out)
     if model.card.trained and cfg.ntk_compare_init:
         ctx.progress(0.93, "NTK at initialisation")
         init = _init_model(model, ctx.seed)
@@ -92,8 +94,10 @@ def analyse_ntk(model, data, cfg, ctx, arrays: dict, metrics: dict, checks: list
         metrics["ntk_top_eig_init"] = float(e0[0])
 
 
-def _lanczos_check(module, x, k, cfg, ctx, arrays, metrics, checks) -> None:
-    """Top eigenvalues by Lanczos on NTK-vector products vs the Gram's, on the first lanczos_n inputs."""
+def _lanczos_check(module, x, k, cfg, ctx, out: Findings) -> None:
+    """Top eigenvalues by Lanczos on NTK-vector products vs the Gram's (k: (n, n) float64), on the first
+    lanczos_n inputs of x (n, ...); added to ``out``."""
+    arrays, metrics, checks = out.arrays, out.metrics, out.checks
     m = min(x.shape[0], cfg.lanczos_n)
     kk = min(cfg.lanczos_k, m - 1)
     ctx.progress(0.86, f"Lanczos cross-check on {m} inputs")

@@ -203,7 +203,11 @@ class LearningStop(Analyzer):
     paper = "Ahmad, Trahan & Islam 2024, When do CNNs stop learning? (arXiv 2403.02473)"
     Config = LearningStopConfig
     result_class = LearningStopResult
+    page = "learning_stop.py"  # hand-written page: live training curves, overlay of finished runs
     supports = ("image2d", "signal1d", "eeg")
+    smoke_config = {"max_epochs": 2, "warmup": 0, "window": 2, "overhead_pairs": 2}
+    headline_check = None
+    headline_reason = "it trains the architecture from a seeded fresh initialization (init=fresh): weights are not read"
     mutates_model = True  # a private copy: the runner neither shares nor locks the cached model
     needs_data = False
 

@@ -130,9 +130,20 @@ def evaluate(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float
     return loss / len(y), correct / len(y)
 
 
-def _one_epoch(module, opt, splits: Splits, batch_size: int, gen: torch.Generator, mon: StdMonitor,
-               ctx) -> tuple[float, float]:
+@dataclass
+class _Loop:
+    """What every epoch of one training run shares: the module, its optimizer, the shuffling generator
+    and the monitor of the watched layers."""
+
+    module: nn.Module
+    opt: torch.optim.Optimizer
+    gen: torch.Generator
+    mon: StdMonitor
+
+
+def _one_epoch(loop: _Loop, splits: Splits, batch_size: int, ctx) -> tuple[float, float]:
     """One pass in training mode with the monitor on; returns (mean loss, accuracy) over the pass."""
+    module, opt, gen, mon = loop.module, loop.opt, loop.gen, loop.mon
     module.train()
     n = len(splits.y_train)
     perm = torch.randperm(n, generator=gen).to(splits.x_train.device)
@@ -168,7 +179,7 @@ def train_watch(module: nn.Module, names: list[str], splits: Splits, cfg, ctx,
             for g in opt.param_groups:
                 g["lr"] = lr
             t0 = time.perf_counter()
-            loss, acc = _one_epoch(module, opt, splits, cfg.batch_size, gen, mon, ctx)
+            loss, acc = _one_epoch(_Loop(module, opt, gen, mon), splits, cfg.batch_size, ctx)
             hist.alpha.append(mon.drain().numpy())
             hist.epoch_time.append(time.perf_counter() - t0)
             hist.train_loss.append(loss)

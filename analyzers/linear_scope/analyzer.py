@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from analyzers._shared.findings import Findings
 from analyzers.linear_scope import views as views
 from analyzers.linear_scope.products import Products, top_singular
 from analyzers.linear_scope.replay import Replay, trace
@@ -74,6 +75,22 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().double().cpu().numpy()
 
 
+@dataclass
+class Frozen:
+    """The network frozen at x0 and what every view reads: ``y_real`` (1, *out) the real output,
+    ``y_rep`` the replay at x0, ``lin`` = A x0 and ``c`` = c(x0) (*out each, the pass dtype); ``tol`` the
+    tolerances of that dtype."""
+
+    replay: Replay
+    prod: Products
+    y_real: torch.Tensor
+    y_rep: torch.Tensor
+    lin: torch.Tensor
+    c: torch.Tensor
+    config: LinearScopeConfig
+    tol: dict
+
+
 @register_analyzer
 class LinearScope(Analyzer):
     name = "linear_scope"
@@ -84,51 +101,51 @@ class LinearScope(Analyzer):
     paper = "Navarrete Michelini, Liu, Lu & Jiang, ICCV 2019 (arXiv:1908.05168)"
     Config = LinearScopeConfig
     result_class = LinearScopeResult
+    page = "linear_scope.py"  # hand-written page: clickable pixel explorer for image-to-image models
     supports = ("image2d",)
+    libraries = ("scipy",)
+    smoke_config = {"dtype": "float64", "svd_k": 2, "top_classes": 2}
+    headline_check = None
+    headline_reason = ("its checks are exactness identities of the frozen replay (replay, adjoint, affine, votes, "
+                       "bias split, A = Jacobian) that hold for any weights")
     exclusive = True  # traces with torch.fx / make_fx (process-global patching)
     tasks = ("classification", "image2image")
     mutates_model = False
 
     def run(self, model, data, config, ctx):
         """Trace at the first sample, check the interpreter, then the classifier or image-to-image views."""
-        tol = TOL[config.dtype]
         dt = torch.float64 if config.dtype == "float64" else torch.float32
         module = model.module if dt == torch.float32 else copy.deepcopy(model.module).to(dt)
         x0 = data.x[:1].to(dt)
         ctx.progress(0.02, "tracing the network at x0")
         replay = trace(module, x0, gate=config.gate, freeze=config.freeze)
-        prod = Products(replay)
         classifier = model.card.task == "classification"
         config = dataclasses.replace(config, chunk=auto_chunk(config.chunk, str(x0.device)))
         with torch.no_grad():
             y_real, y_rep = _real_forward(module, x0), replay(x0)
             lin, c = replay.linear(x0)[0], replay(torch.zeros_like(x0))[0]
+        f = Frozen(replay, Products(replay), y_real, y_rep, lin, c, config, TOL[config.dtype])
         ctx.progress(0.1, "exactness checks")
-        metrics, checks = self._exactness(replay, prod, y_real, y_rep, c, lin, tol, ctx.seed)
-        arrays = {"input_display": data.display[0], "x0": _np(x0[0]), "bias": _np(c), "linear_part": _np(lin)}
+        out = self._exactness(f, ctx.seed)
+        out.arrays.update(input_display=data.display[0], x0=_np(x0[0]), bias=_np(c), linear_part=_np(lin))
         ctx.progress(0.2, "rows of A")
-        if classifier:
-            self._classifier(replay, prod, y_real[0], c, lin, config, tol, arrays, metrics, checks, model.card)
-        else:
-            self._image2image(prod, y_real[0], c, lin, config, arrays, metrics)
-        checks.append(_decomposition(arrays, metrics, replay.n_bias, tol))
-        self._jacobian(model.module if dt == torch.float32 else module, replay, prod, y_real, tol, metrics, checks)
+        out.merge(self._classifier(f, model.card) if classifier else self._image2image(f))
+        out.checks.append(_decomposition(out.arrays, out.metrics, replay.n_bias, f.tol))
+        out.merge(self._jacobian(f, model.module if dt == torch.float32 else module))
         if config.svd_k > 0:
-            self._svd(prod, config, tol, ctx, arrays, metrics, checks, classifier)
-        info = {"mode": "classifier" if classifier else "image2image", "ids": data.ids[:1],
-                "bias_names": replay.bias_names, "units": _unit_summary(replay), "fallbacks": replay.fallbacks,
-                "gate": config.gate, "frozen": config.freeze, "piecewise_linear": replay.piecewise_linear,
-                "dtype": config.dtype, "trained": bool(model.card.trained),
-                "in_shape": list(replay.in_shape), "out_shape": list(replay.out_shape)}
-        if classifier:
-            names = list(model.card.class_names)
-            info["class_names"] = [names[int(j)] if int(j) < len(names) else str(int(j)) for j in arrays["top"]]
-        return LinearScopeResult("linear_scope", metrics=metrics, checks=checks, arrays=arrays, info=info)
+            out.merge(self._svd(f, ctx, classifier))
+        out.info.update(mode="classifier" if classifier else "image2image", ids=data.ids[:1],
+                        bias_names=replay.bias_names, units=_unit_summary(replay), fallbacks=replay.fallbacks,
+                        gate=config.gate, frozen=config.freeze, piecewise_linear=replay.piecewise_linear,
+                        dtype=config.dtype,  # the replay's precision: provenance reports it
+                        trained=bool(model.card.trained), in_shape=list(replay.in_shape),
+                        out_shape=list(replay.out_shape))
+        return out.result(LinearScopeResult, "linear_scope")
 
     @staticmethod
-    def _exactness(replay: Replay, prod: Products, y_real, y_rep, c, lin, tol: dict,
-                   seed: int) -> tuple[dict, list]:
+    def _exactness(f: Frozen, seed: int) -> Findings:
         """Replay exactness, the adjoint identity and affinity."""
+        replay, prod, tol = f.replay, f.prod, f.tol
         gen = torch.Generator(device="cpu").manual_seed(seed)
         dt, dev = replay.x0.dtype, replay.x0.device
         u = torch.randn(1, *replay.out_shape, generator=gen, dtype=dt).to(dev)
@@ -141,9 +158,9 @@ class LinearScope(Analyzer):
         # relative to the output's scale, not to |y(v) - c|: float32 cancellation against a large c is not a defect
         affine = float((y2 - c_full - 2 * (y1 - c_full)).abs().max()) / max(
             float(y2.abs().max()), float(c_full.abs().max()), 1e-300)
-        metrics = {"replay_rel_error": _rel(y_rep, y_real), "adjoint_rel_error": adjoint,
+        metrics = {"replay_rel_error": _rel(f.y_rep, f.y_real), "adjoint_rel_error": adjoint,
                    "affine_rel_error": affine, "bias_groups": float(replay.n_bias),
-                   "frozen_units": float(len(replay.units)), "linear_plus_bias_error": _rel(lin + c, y_real[0])}
+                   "frozen_units": float(len(replay.units)), "linear_plus_bias_error": _rel(f.lin + f.c, f.y_real[0])}
         checks = [
             _check("replay_exact", metrics["replay_rel_error"], tol["replay"],
                    "the frozen network reproduces f(x0): max |A x0 + c - f(x0)| / max |f(x0)|"),
@@ -152,82 +169,92 @@ class LinearScope(Analyzer):
             _check("affine", affine, tol["affine"], "y(2v) - c = 2 (y(v) - c) for a random v: the replay is affine "
                                                     "in its input (error relative to max |y(2v)|, |c|)"),
         ]
-        return metrics, checks
+        return Findings(metrics, checks)
 
     @staticmethod
-    def _classifier(replay, prod, logits, c, lin, config, tol, arrays, metrics, checks, card) -> None:
+    def _classifier(f: Frozen, card) -> Findings:
         """Vote maps of the top classes, the vote identity and the bias shares."""
-        k = min(config.top_classes, logits.numel())
+        replay, prod, c, logits = f.replay, f.prod, f.c, f.y_real[0]
+        k = min(f.config.top_classes, logits.numel())
         top = torch.argsort(logits.reshape(-1), descending=True)[:k]
-        rows = prod.rows(top, chunk=config.chunk)
+        rows = prod.rows(top, chunk=f.config.chunk)
         votes = (rows * replay.x0).sum(1)
         flat_c, flat_logit = c.reshape(-1), logits.reshape(-1)
         identity = float((votes.flatten(1).sum(1) + flat_c[top] - flat_logit[top]).abs().max())
         identity /= max(float(flat_logit.abs().max()), 1e-300)
-        share = views.bias_share(_np(lin).reshape(-1), _np(c).reshape(-1))
+        share = views.bias_share(_np(f.lin).reshape(-1), _np(c).reshape(-1))
         votes_np = _np(votes)
         fg = views.foreground(_np(replay.x0[0]))
-        arrays.update(top=top.cpu().numpy(), logits=_np(flat_logit), rows=_np(rows), votes=votes_np,
-                      bias_share=share, foreground=fg.astype(np.float32), bias_by_layer=_np(prod.bias_split(top)))
-        metrics.update(vote_identity_error=identity, bias_share_top1=float(share[int(top[0])]),
-                       bias_top1=float(flat_c[top[0]]), logit_top1=float(flat_logit[top[0]]),
-                       votes_top1=float(votes[0].sum()), top1_class=float(top[0]),
-                       **views.vote_measures(votes_np[0], fg))
-        checks.append(_check("vote_identity", identity, tol["identity"],
-                             "sum of the vote map + bias term = logit, for every shown class"))
+        names = list(card.class_names)
+        out = Findings(arrays={"top": top.cpu().numpy(), "logits": _np(flat_logit), "rows": _np(rows),
+                               "votes": votes_np, "bias_share": share, "foreground": fg.astype(np.float32),
+                               "bias_by_layer": _np(prod.bias_split(top))},
+                       info={"class_names": [names[int(j)] if int(j) < len(names) else str(int(j)) for j in top]})
+        out.metrics.update(vote_identity_error=identity, bias_share_top1=float(share[int(top[0])]),
+                           bias_top1=float(flat_c[top[0]]), logit_top1=float(flat_logit[top[0]]),
+                           votes_top1=float(votes[0].sum()), top1_class=float(top[0]),
+                           **views.vote_measures(votes_np[0], fg))
+        out.checks.append(_check("vote_identity", identity, f.tol["identity"],
+                                 "sum of the vote map + bias term = logit, for every shown class"))
+        return out
 
     @staticmethod
-    def _image2image(prod, y, c, lin, config, arrays, metrics) -> None:
+    def _image2image(f: Frozen) -> Findings:
         """Rows and columns at the chosen pixels, the bias image and its share."""
+        prod, config, y, c = f.prod, f.config, f.y_real[0], f.c
         out_hw, in_hw = tuple(prod.r.out_shape[-2:]), tuple(prod.r.in_shape[-2:])
         rpix = views.parse_pixels(config.rows, out_hw, "rows")
         cpix = views.parse_pixels(config.columns, in_hw, "columns")
         rows = _np(prod.pixel_rows(rpix, chunk=config.chunk))
-        arrays["bias_by_layer"] = _np(prod.bias_terms()[1])
+        bias_by_layer = _np(prod.bias_terms()[1])
         cols = _np(prod.pixel_columns(cpix, chunk=config.chunk))
-        share = views.bias_share(_np(lin), _np(c))
+        share = views.bias_share(_np(f.lin), _np(c))
         j = np.unravel_index(int(np.argmax(np.abs(_np(y)))), share.shape)
-        arrays.update(output=_np(y), rows=rows, columns=cols, row_pixels=np.array(rpix, dtype=np.int64),
-                      column_pixels=np.array(cpix, dtype=np.int64), bias_share=share,
-                      row_offset=views.centroid_offset(rows, rpix, out_hw))
-        metrics.update(bias_share_top1=float(share[j]), bias_share_mean=float(share.mean()),
-                       bias_abs_mean=float(np.abs(_np(c)).mean()), output_abs_mean=float(np.abs(_np(y)).mean()),
-                       row_offset_max=float(arrays["row_offset"].max()))
+        offset = views.centroid_offset(rows, rpix, out_hw)
+        return Findings(
+            arrays={"bias_by_layer": bias_by_layer, "output": _np(y), "rows": rows, "columns": cols,
+                    "row_pixels": np.array(rpix, dtype=np.int64), "column_pixels": np.array(cpix, dtype=np.int64),
+                    "bias_share": share, "row_offset": offset},
+            metrics={"bias_share_top1": float(share[j]), "bias_share_mean": float(share.mean()),
+                     "bias_abs_mean": float(np.abs(_np(c)).mean()), "output_abs_mean": float(np.abs(_np(y)).mean()),
+                     "row_offset_max": float(offset.max())})
 
     @staticmethod
-    def _jacobian(module, replay, prod, y_real, tol, metrics, checks) -> None:
+    def _jacobian(f: Frozen, module) -> Findings:
         """One row of A (the largest output) against autograd on the real network."""
-        j = int(torch.argmax(y_real.reshape(-1).abs()))
-        x = replay.x0.clone().requires_grad_(True)
-        out = _real_forward(module, x).reshape(-1)[j]
-        grad = torch.autograd.grad(out, x)[0]
-        row = prod.rows(torch.tensor([j]))[0]
-        err = _rel(row, grad[0])
-        metrics["jacobian_rel_error"] = err
-        if replay.piecewise_linear:
-            checks.append(_check("a_equals_jacobian", err, tol["replay"] * 10,
-                                 "piecewise-linear network: a row of A equals the same row of the input Jacobian"))
+        j = int(torch.argmax(f.y_real.reshape(-1).abs()))
+        x = f.replay.x0.clone().requires_grad_(True)
+        grad = torch.autograd.grad(_real_forward(module, x).reshape(-1)[j], x)[0]
+        err = _rel(f.prod.rows(torch.tensor([j]))[0], grad[0])
+        out = Findings(metrics={"jacobian_rel_error": err})
+        if f.replay.piecewise_linear:
+            out.checks.append(_check("a_equals_jacobian", err, f.tol["replay"] * 10,
+                                     "piecewise-linear network: a row of A equals the same row of the input Jacobian"))
+        return out
 
     @staticmethod
-    def _svd(prod, config, tol, ctx, arrays, metrics, checks, classifier: bool) -> None:
+    def _svd(f: Frozen, ctx, classifier: bool) -> Findings:
+        prod, config = f.prod, f.config
+        out = Findings()
         k = min(config.svd_k, min(prod.n_in, prod.n_out) - 1)
         if k < 1:
-            return
+            return out
         sigma, u, v, calls = top_singular(prod, k, max(config.svd_tol, 1e-12), ctx.seed, ctx.sub(0.3, 0.9))
         ctx.progress(0.92, "checking the singular triplets")
         vt = torch.as_tensor(v, dtype=prod.r.x0.dtype, device=prod.r.x0.device).reshape(k, *prod.r.in_shape)
         av = _np(prod.matmat(vt)).reshape(k, -1)
         resid = float(np.max(np.linalg.norm(av - sigma[:, None] * u, axis=1) / np.maximum(sigma, 1e-300)))
-        arrays.update(singular_values=sigma, sv_in=v.reshape(k, *prod.r.in_shape),
-                      sv_out=u.reshape(k, *prod.r.out_shape))
-        metrics.update(top_singular_value=float(sigma[0]), svd_residual=resid, svd_products=float(calls))
-        checks.append(_check("svd_residual", resid, tol["svd"], f"|A v - sigma u| / sigma over the top {k} "
-                                                               "triplets (ARPACK, matrix-free)"))
+        out.arrays.update(singular_values=sigma, sv_in=v.reshape(k, *prod.r.in_shape),
+                          sv_out=u.reshape(k, *prod.r.out_shape))
+        out.metrics.update(top_singular_value=float(sigma[0]), svd_residual=resid, svd_products=float(calls))
+        out.checks.append(_check("svd_residual", resid, f.tol["svd"], f"|A v - sigma u| / sigma over the top {k} "
+                                                                      "triplets (ARPACK, matrix-free)"))
         if not classifier:
-            top = views.localization(arrays["sv_in"])
+            top = views.localization(out.arrays["sv_in"])
             rand = views.random_localization(tuple(prod.r.in_shape), RANDOM_VECTORS, ctx.seed)
-            arrays.update(sv_localization=top, random_localization=rand)
-            metrics.update(views.localization_metrics(top, rand))
+            out.arrays.update(sv_localization=top, random_localization=rand)
+            out.metrics.update(views.localization_metrics(top, rand))
+        return out
 
 
 def _decomposition(arrays: dict, metrics: dict, n_bias: int, tol: dict) -> Check:

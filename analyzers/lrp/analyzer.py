@@ -14,16 +14,25 @@ References: Bach et al. 2015 (LRP); Montavon et al. 2019 (LRP overview, composit
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from analyzers._shared.lrp import COMPOSITES, input_bounds, make_composite, plan_canonization
+from analyzers._shared.findings import Findings
+from analyzers._shared.lrp import (
+    BOX_COMPOSITES,
+    COMPOSITES,
+    InputBounds,
+    input_bounds,
+    make_composite,
+    plan_canonization,
+)
+from analyzers._shared.randomization import randomized_copy
+from analyzers._shared.stats import mean_spearman_abs
 from analyzers.lrp.ledger import LEDGER_TOL, Explanation, explain, ledger_checks, ledger_metrics
 from analyzers.lrp.result import LRPResult
-from workbench.core import Analyzer, Check, option, register_analyzer
+from workbench.core import Analyzer, option, register_analyzer
 from workbench.core.errors import ConfigError, UnsupportedModelError
 
 RHO_THRESHOLD = 0.5
@@ -48,22 +57,6 @@ class LRPConfig:
                                        "-1 = all, 0 = none (a control that must fail)", min=-1, max=1000)
 
 
-def randomized_copy(module: torch.nn.Module, n_top: int, seed: int) -> tuple[torch.nn.Module, int]:
-    """A copy whose top ``n_top`` parameterized layers (-1 = all, 0 = none) are re-initialized
-    (cascading from the output, Adebayo et al.); the caller's RNG stream is left alone."""
-    rnd = copy.deepcopy(module)
-    layers = [m for m in rnd.modules()
-              if hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))]
-    chosen = layers[::-1][: len(layers) if n_top < 0 else n_top]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed + 7919)
-        for m in chosen:
-            m.reset_parameters()
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.reset_running_stats()
-    return rnd.eval(), len(chosen)
-
-
 def _map(relevance: torch.Tensor, kind: str) -> np.ndarray:
     """Input relevance -> what is drawn: images (N, H, W) summed over channels, signals (N, C, T),
     vectors (N, D); float32."""
@@ -71,11 +64,14 @@ def _map(relevance: torch.Tensor, kind: str) -> np.ndarray:
     return (r.sum(1) if kind == "image2d" else r).numpy()
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    from scipy.stats import spearmanr
+@dataclass(frozen=True)
+class Pass:
+    """One LRP pass: ``x`` (N, ...) in the pass dtype, ``target`` (N,) int64 classes, the z^B ``bounds``."""
 
-    rho = spearmanr(np.abs(a).ravel(), np.abs(b).ravel()).statistic
-    return float(rho) if np.isfinite(rho) else 0.0
+    x: torch.Tensor
+    target: torch.Tensor
+    bounds: InputBounds
+    config: LRPConfig
 
 
 @register_analyzer
@@ -88,9 +84,21 @@ class LRP(Analyzer):
     paper = "Bach et al. 2015; Montavon et al. 2019; Anders et al. 2021 (zennit); Yeom et al. 2021"
     Config = LRPConfig
     result_class = LRPResult
+    page = "lrp.py"  # hand-written page: Explain and Prune side by side; saves a pruned model as a zoo card
     supports = ("image2d", "signal1d", "eeg", "vector")
+    libraries = ("scipy", "zennit")
+    smoke_config = {"dtype": "float64"}
+    headline_check = None
+    headline_reason = ("the ledger and canonization checks hold for any weights, and the randomization check "
+                       "compares with the analyzer's own re-initialized copy: an untrained net passes it too")
     exclusive = True  # traces with torch.fx / make_fx (process-global patching)
     mutates_model = True  # canonizers rewrite parameters and forward methods in place
+    per_sample = True  # a data id naming many samples runs in chunks, merged (workbench/runtime/dataset_run.py)
+    sample_axes = {"ledger_*": 1}  # (layers, samples)
+    aggregate = {"*_rel_error": "max", "min_input_relevance_fraction": "min", "canonization_output_change": "max",
+                 "ledger_closes": "max", "canonization_keeps_output": "max", "input_share": "min", "layer:*": "max",
+                 "canonized": "max", "explained_logit": "first", "*_class": "first", "ledger_layers": "first",
+                 "randomized_layers": "first"}
 
     def run(self, model, data, config, ctx):
         card, module = model.card, model.module
@@ -105,30 +113,33 @@ class LRP(Analyzer):
         if config.target >= logits.shape[1]:
             raise ConfigError(f"target {config.target} is not a class of {card.id} (0..{logits.shape[1] - 1})")
         target = logits.argmax(1) if config.target < 0 else torch.full_like(logits[:, 0], config.target).long()
-        low, high = input_bounds(card, x)
+        job = Pass(x, target, input_bounds(card, x), config)
         ctx.progress(0.15, f"LRP ({config.composite})")
-        plan, exp = self._explain(module, x, target, low, high, config)
+        plan, exp = self._explain(module, job)
         ctx.progress(0.6, "ledger")
         arrays, metrics, checks, info = self._ledger(exp, logits, config, plan)
-        arrays.update(input_display=data.display, relevance=_map(exp.relevance, card.kind),
-                      target=target.cpu().numpy(), logits=logits.detach().float().cpu().numpy())
-        metrics.update(target_class=float(target[0]), predicted_class=float(logits[0].argmax()))
+        out = Findings(metrics, checks, arrays, info)
+        out.arrays.update(input_display=data.display, relevance=_map(exp.relevance, card.kind),
+                          target=target.cpu().numpy(), logits=logits.detach().float().cpu().numpy())
+        out.metrics.update(target_class=float(target[0]), predicted_class=float(logits[0].argmax()))
+        out.merge(_bounds_findings(job.bounds, config.composite, card.kind))
         if config.sanity_check and exp.relevance[0].numel() >= MIN_ELEMENTS_FOR_SANITY:
             ctx.progress(0.7, "randomization sanity check")
-            self._sanity(module, x, target, low, high, config, ctx.seed, card.kind, arrays, metrics, checks)
+            out.merge(self._sanity(module, job, out.arrays["relevance"], ctx.seed, card.kind))
         names = list(card.class_names)
-        info.update(ids=data.ids, labels=data.labels, kind=card.kind, trained=bool(card.trained),
-                    target_names=[names[int(t)] if int(t) < len(names) else str(int(t)) for t in target],
-                    composite=config.composite, dtype=config.dtype)
-        return LRPResult("lrp", metrics=metrics, checks=checks, arrays=arrays, info=info)
+        out.info.update(ids=data.ids, labels=data.labels, kind=card.kind, trained=bool(card.trained),
+                        target_names=[names[int(t)] if int(t) < len(names) else str(int(t)) for t in target],
+                        composite=config.composite, dtype=config.dtype)  # dtype: the pass's, read by provenance
+        return out.result(LRPResult, "lrp")
 
     @staticmethod
-    def _explain(module, x, target, low, high, config):
+    def _explain(module, job: Pass):
+        config = job.config
         plan = plan_canonization(module) if config.canonize else None
         canonizers = plan.canonizers if plan is not None else []
-        composite = make_composite(config.composite, low, high, epsilon=config.epsilon,
+        composite = make_composite(config.composite, job.bounds.low, job.bounds.high, epsilon=config.epsilon,
                                    stabilizer=config.stabilizer, canonizers=canonizers)
-        return plan, explain(module, composite, x, target)
+        return plan, explain(module, composite, job.x, job.target)
 
     @staticmethod
     def _ledger(exp: Explanation, logits, config, plan):
@@ -154,14 +165,25 @@ class LRP(Analyzer):
                 "trustworthy": bool(closes and not problems), "no_map_reason": reason}
         return arrays, metrics, checks, info
 
-    def _sanity(self, module, x, target, low, high, config, seed, kind, arrays, metrics, checks) -> None:
+    def _sanity(self, module, job: Pass, relevance: np.ndarray, seed: int, kind: str) -> Findings:
         """Adebayo et al.: re-initialize the top layers; the map must change (Spearman of |map| < 0.5)."""
-        rnd, k = randomized_copy(module, config.randomize_layers, seed)
-        _, exp = self._explain(rnd, x, target, low, high, config)
-        a, b = arrays["relevance"], _map(exp.relevance, kind)
-        rho = float(np.mean([_spearman(p, q) for p, q in zip(a, b, strict=True)]))
-        arrays["rand_relevance"] = b
-        metrics.update(sanity_rank_corr=rho, randomized_layers=float(k))
-        checks.append(Check("randomization", rho < RHO_THRESHOLD, rho, RHO_THRESHOLD,
-                            f"Spearman rank correlation of |relevance| after re-initializing {k} layer(s) from "
-                            "the top; a map that survives randomization does not depend on what was learned"))
+        rnd = randomized_copy(module, job.config.randomize_layers, seed)
+        _, exp = self._explain(rnd.module, job)
+        b = _map(exp.relevance, kind)
+        rho = mean_spearman_abs(relevance, b)
+        out = Findings(metrics={"sanity_rank_corr": rho, "randomized_layers": float(rnd.n_layers)},
+                       arrays={"rand_relevance": b}, info={"randomized_layer_names": rnd.layers})
+        out.check("randomization", rho < RHO_THRESHOLD, rho, RHO_THRESHOLD,
+                  f"Spearman rank correlation of |relevance| after re-initializing {rnd.n_layers} layer(s) from "
+                  "the top; a map that survives randomization does not depend on what was learned")
+        return out
+
+
+def _bounds_findings(bounds: InputBounds, composite: str, kind: str) -> Findings:
+    """Where the z^B bounds came from (info), and, where the composite uses them on an image, a check that
+    they are the card's pixel domain rather than the batch's range (a silent fallback otherwise)."""
+    out = Findings(info={"input_bounds": bounds.source, "input_bounds_note": bounds.note})
+    if composite in BOX_COMPOSITES and kind == "image2d":
+        out.check("input_bounds_from_preprocessing", bounds.source == "card preprocessing", None, None,
+                  bounds.note or "z^B bounds: the card's preprocessing of an all-black and an all-white picture")
+    return out

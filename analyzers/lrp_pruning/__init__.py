@@ -1,5 +1,17 @@
-"""Pruning by explaining (Yeom et al. 2021): rank units by LRP relevance on a small labelled reference"""
+"""Pruning by explaining (Yeom et al. 2021): rank units by LRP relevance on a small labelled reference
 
-from analyzers.lrp_pruning.analyzer import LRPPruning
+Exports ``LRPPruning`` (the analyzer) and ``LRPPruningResult``. Both load on first use, so that reading a saved result
+(``Result.load``; the ``workbench.results`` entry point names ``analyzers.lrp_pruning.result:LRPPruningResult``) imports
+the result module only, never torch.
+"""
 
-__all__ = ["LRPPruning"]
+from importlib import import_module
+
+__all__ = ["LRPPruning", "LRPPruningResult"]
+_WHERE = {"LRPPruning": "analyzer", "LRPPruningResult": "result"}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

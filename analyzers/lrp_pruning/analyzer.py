@@ -73,7 +73,11 @@ class LRPPruning(Analyzer):
     paper = "Yeom et al. 2021, Pattern Recognition 115:107899"
     Config = LRPPruningConfig
     result_class = LRPPruningResult
+    page = "lrp.py"  # hand-written page: shares the LRP page: live accuracy curve, pruned-model save
     supports = ("image2d", "signal1d", "eeg", "vector")
+    libraries = ("zennit",)
+    smoke_config = {"criteria": "lrp_inverted,random", "rates": "30", "reference_per_class": 3}
+    headline_check = "inverted_relevance_below_random"  # an untrained net is at chance whatever is pruned
     exclusive = True  # traces with torch.fx / make_fx (process-global patching)
     mutates_model = True  # pruning, fine-tuning and canonizers all change the model
     needs_data = False  # the reference and evaluation sets come from the card's own labelled splits
@@ -84,7 +88,8 @@ class LRPPruning(Analyzer):
         rates = parse_rates(config.rates)
         sets = self._data(card, config, ctx)
         layers = self._layers(base, sets["x_test"][:1], config.units, card.id)
-        sweep = Sweep(config, rates, sets, input_bounds(card, sets["x_train"][:256]), layers, ctx, len(criteria))
+        bounds = input_bounds(card, sets["x_train"][:256])
+        sweep = Sweep(config, rates, sets, (bounds.low, bounds.high), layers, ctx, len(criteria))
         ctx.progress(0.02, "accuracy of the unpruned model")
         sweep.start(base, criteria)
         kept, per_layer = None, {}
@@ -93,7 +98,9 @@ class LRPPruning(Analyzer):
             per_layer[crit] = [ly.units for ly in lys]
             kept = pruned if kept is None else kept
         ctx.progress(0.97, "size and speed of the pruned model")
-        return self._result(card, base, kept, per_layer, criteria, sweep)
+        result = self._result(card, base, kept, per_layer, criteria, sweep)
+        result.info.update(input_bounds=bounds.source, input_bounds_note=bounds.note)  # no silent fallback
+        return result
 
     @staticmethod
     def _data(card, config, ctx) -> dict:

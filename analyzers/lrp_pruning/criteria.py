@@ -17,6 +17,8 @@ conservation makes layers comparable; on our small nets that prunes the widest l
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -52,10 +54,23 @@ def _gradient_scores(model, layers, x, y, taylor: bool) -> list[torch.Tensor]:
     return [v.abs() for v in acc]
 
 
-def _lrp_scores(model, layers, x, y, composite_name: str, low, high) -> list[torch.Tensor]:
+@dataclass(frozen=True)
+class Scoring:
+    """How units are scored beyond the criterion: the LRP ``composite`` and its z^B input ``bounds``
+    (low, high), each broadcastable to the input; the per-layer ``normalize`` rule ("auto" | "none");
+    the ``generator`` of the random criterion."""
+
+    composite: str = "paper"
+    bounds: tuple = (None, None)
+    normalize: str = "auto"
+    generator: torch.Generator | None = None
+
+
+def _lrp_scores(model, layers, x, y, scoring: Scoring) -> list[torch.Tensor]:
     acc = [torch.zeros(ly.units, dtype=torch.float64, device=x.device) for ly in layers]
     plan = plan_canonization(model)
-    composite = make_composite(composite_name, low, high, canonizers=plan.canonizers)
+    low, high = scoring.bounds
+    composite = make_composite(scoring.composite, low, high, canonizers=plan.canonizers)
     with applied(composite, model):
         for s in range(0, len(x), CHUNK):
             out, rel_at = _tapped(model, layers, x[s:s + CHUNK])
@@ -68,26 +83,25 @@ def _lrp_scores(model, layers, x, y, composite_name: str, low, high) -> list[tor
 
 
 def unit_scores(criterion: str, model: nn.Module, layers: list[PrunableLayer], x: torch.Tensor, y: torch.Tensor,
-                *, composite: str = "paper", bounds=(None, None), normalize: str = "auto",
-                generator: torch.Generator | None = None) -> list[torch.Tensor]:
+                scoring: Scoring = Scoring()) -> list[torch.Tensor]:
     """Scores (float64, one tensor of ``layer.units`` per layer) for the current model.
 
-    ``x``: reference inputs (N, ...), ``y``: their true labels (N,) int64. ``bounds``: z^B input range
-    (low, high) for the LRP composites that use it. The model is used in eval mode and restored."""
+    ``x``: reference inputs (N, ...), ``y``: their true labels (N,) int64; ``scoring``: composite, z^B
+    bounds, normalization and random generator. The model is used in eval mode and restored."""
     modules = dict(model.named_modules())
     base = criterion.removesuffix("_inverted")
     if base == "weight":
         scores = [modules[ly.producer].weight.detach().double().abs().flatten(1).sum(1) for ly in layers]
     elif base == "random":
-        scores = [torch.rand(ly.units, generator=generator, dtype=torch.float64).to(x.device) for ly in layers]
+        scores = [torch.rand(ly.units, generator=scoring.generator, dtype=torch.float64).to(x.device)
+                  for ly in layers]
     elif base in ("taylor", "gradient"):
         scores = _gradient_scores(model, layers, x, y, taylor=base == "taylor")
     elif base == "lrp":
-        low, high = bounds
-        scores = _lrp_scores(model, layers, x, y, composite, low, high)
+        scores = _lrp_scores(model, layers, x, y, scoring)
     else:
         raise ValueError(f"unknown criterion {criterion!r}")
-    scores = [_normalized(s, base, normalize) for s in scores]
+    scores = [_normalized(s, base, scoring.normalize) for s in scores]
     return [-s for s in scores] if criterion.endswith("_inverted") else scores
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from workbench.core.plots import esc
-from workbench.core.result import Result
+from workbench.core.result import ModelArtifact, Result
 
 LABELS = {"lrp": "LRP", "taylor": "Taylor", "gradient": "gradient", "weight": "weight", "random": "random",
           "lrp_inverted": "LRP inverted (control)"}
@@ -47,6 +47,15 @@ class LRPPruningResult(Result):
     @property
     def criteria(self) -> list[str]:
         return list(self.info.get("criteria", []))
+
+    def model_artifact(self) -> ModelArtifact | None:
+        """The kept pruned model (narrower layers of ``self.model``'s architecture), labelled
+        "<criterion> <largest rate>%"; None when the run kept no model."""
+        sd = pruned_state_dict(self)
+        if not sd or not self.model:
+            return None
+        rate = f" {float(self.arrays['rates'][-1]):g}%" if self.arrays.get("rates", np.empty(0)).size else ""
+        return ModelArtifact(self.model, sd, f"{self.info.get('kept_criterion', 'pruned')}{rate}")
 
     def figures(self) -> list:
         if "acc" not in self.arrays:

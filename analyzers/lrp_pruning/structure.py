@@ -18,13 +18,12 @@ import torch.fx as fx
 from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from analyzers._shared.lrp import trace
+from analyzers._shared.batchnorm import bn_after_layers
+from analyzers._shared.tracing import is_flatten, trace
 
 _PASS_MODULES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Identity,
                  nn.Dropout, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
                  nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)
-_FLATTEN_FUNCS = {torch.flatten}
-_FLATTEN_METHODS = {"flatten", "view", "reshape"}
 _PASS_FUNCS = {torch.relu, nn.functional.relu, nn.functional.dropout, nn.functional.max_pool2d,
                nn.functional.avg_pool2d, nn.functional.adaptive_avg_pool2d}
 
@@ -61,9 +60,10 @@ def _spatial(node: fx.Node) -> int:
     return size
 
 
-def _follow(start: fx.Node, modules: dict) -> PrunableLayer | None:
-    """Walk forward from a producer node; None if its channels reach anything but plain consumers."""
-    layer = PrunableLayer(start.target, 0, start.target)
+def _follow(start: fx.Node, modules: dict, score_at: str) -> PrunableLayer | None:
+    """Walk forward from a producer node; None if its channels reach anything but plain consumers.
+    ``score_at``: the BatchNorm that follows the producer (the one LRP merges), else the producer."""
+    layer = PrunableLayer(start.target, 0, score_at)
     stack, seen = [(u, 1, start) for u in start.users], set()
     while stack:
         node, block, prev = stack.pop()
@@ -77,14 +77,10 @@ def _follow(start: fx.Node, modules: dict) -> PrunableLayer | None:
                                                            and not m.transposed and m.groups == 1)):
             layer.consumers.append((node.target, block))
             continue
-        flat = (isinstance(m, nn.Flatten) or (node.op == "call_function" and node.target in _FLATTEN_FUNCS)
-                or (node.op == "call_method" and node.target in _FLATTEN_METHODS))
-        if flat:
+        if is_flatten(node, modules):
             block = block * _spatial(prev)
         elif isinstance(m, nn.modules.batchnorm._BatchNorm):
             layer.bns.append(node.target)
-            if prev is start:
-                layer.score_at = node.target
         elif not (isinstance(m, _PASS_MODULES) or (node.op == "call_function" and node.target in _PASS_FUNCS)):
             return None
         stack += [(u, block, node) for u in node.users]
@@ -95,15 +91,16 @@ def find_prunable(model: nn.Module, example: torch.Tensor, units: str = "auto") 
     """Prunable layers of ``model`` in forward order. ``example``: one model input (1, ...).
     ``units``: "conv" (filters), "linear" (hidden neurons), "all", or "auto" (filters if any, else
     neurons). Raises ValueError when the model cannot be traced."""
-    graph = trace(model)
-    modules = dict(model.named_modules())
+    traced = trace(model)
+    graph, modules = traced.graph, traced.modules()
     with torch.no_grad():
-        ShapeProp(fx.GraphModule(model, graph)).propagate(example)
+        ShapeProp(traced.gm).propagate(example)
+    after = bn_after_layers(graph, modules).after
     out = []
     for node in graph.nodes:
         if node.op != "call_module" or not _is_prunable_producer(modules[node.target]):
             continue
-        layer = _follow(node, modules)
+        layer = _follow(node, modules, after.get(node.target, node.target))
         if layer is None:
             continue
         m = modules[layer.producer]

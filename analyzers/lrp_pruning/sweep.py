@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from analyzers.lrp_pruning.criteria import lowest, unit_scores
+from analyzers.lrp_pruning.criteria import Scoring, lowest, unit_scores
 from analyzers.lrp_pruning.structure import PrunableLayer, count_flops, count_params, remove_units
 
 EVAL_CHUNK = 256
@@ -42,13 +42,13 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return hits / max(1, len(x))
 
 
-def finetune(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float,
-             gen: torch.Generator, ctx) -> None:
-    """SGD (momentum 0.9, batch 64) on x (N, ...), y (N,) in place; back in eval mode afterwards."""
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+def finetune(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, config, gen: torch.Generator, ctx) -> None:
+    """SGD (momentum 0.9, batch 64, ``config.finetune_lr``, ``config.finetune_epochs`` passes) on x (N, ...),
+    y (N,) in place, cancellable through ``ctx``; back in eval mode afterwards."""
+    opt = torch.optim.SGD(model.parameters(), lr=config.finetune_lr, momentum=0.9)
     model.train()
     try:
-        for _ in range(epochs):
+        for _ in range(config.finetune_epochs):
             for batch in torch.randperm(len(x), generator=gen).split(64):
                 ctx.check_cancel()
                 batch = batch.to(x.device)
@@ -93,8 +93,7 @@ class Sweep:
 
     def _scores(self, crit: str, model, layers, gen) -> list[torch.Tensor]:
         return unit_scores(crit, model, layers, self.sets["x_ref"], self.sets["y_ref"],
-                           composite=self.config.composite, bounds=self.bounds, normalize=self.config.normalize,
-                           generator=gen)
+                           Scoring(self.config.composite, self.bounds, self.config.normalize, gen))
 
     def _prune(self, model, layers, scores, k: int) -> int:
         masks = lowest(scores, k)
@@ -105,8 +104,7 @@ class Sweep:
 
     def _finetune(self, model, gen) -> None:
         if self.config.finetune:
-            finetune(model, self.sets["x_train"], self.sets["y_train"], self.config.finetune_epochs,
-                     self.config.finetune_lr, gen, self.ctx)
+            finetune(model, self.sets["x_train"], self.sets["y_train"], self.config, gen, self.ctx)
 
     def _record(self, crit: str, ci: int, ri: int, model) -> None:
         self.curves[crit].append(accuracy(model, self.sets["x_test"], self.sets["y_test"]))

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from analyzers._shared.findings import Findings
 from analyzers.receptive_field import erf as rf_erf
 from analyzers.receptive_field.box import FLAT, GLOBAL, KIND_CODE, LOCAL
+from analyzers.receptive_field.erf import Span
 from analyzers.receptive_field.graph import RFAnalysis, Row, analyze, trace, truncated
-from analyzers.receptive_field.growth import ACTIVATIONS, growth_experiment
+from analyzers.receptive_field.growth import ACTIVATIONS, Stack, growth_experiment
 from analyzers.receptive_field.ops import tensor_shape
 from analyzers.receptive_field.probe import clipped, probe_network, probe_size, run_probe
 from analyzers.receptive_field.result import ReceptiveFieldResult
@@ -102,6 +104,16 @@ def _table(an: RFAnalysis) -> dict:
     return out
 
 
+@dataclass(frozen=True)
+class Studied:
+    """The layer under study: the traced model's analysis ``an``, the layer's ``row`` and the model input
+    shape (C, *spatial) it was traced at."""
+
+    an: RFAnalysis
+    row: Row
+    shape: tuple
+
+
 @register_analyzer
 class ReceptiveField(Analyzer):
     name = "receptive_field"
@@ -112,7 +124,13 @@ class ReceptiveField(Analyzer):
     paper = "Araujo et al. 2019 (Distill); Luo et al. 2016; Ding et al. 2022 (RepLKNet)"
     Config = ReceptiveFieldConfig
     result_class = ReceptiveFieldResult
+    page = "receptive_field.py"  # hand-written page: any torchvision architecture, layer picker, growth tab
     supports = ("image2d", "signal1d", "eeg")
+    libraries = ("pillow",)
+    smoke_config = {"n_images": 4}
+    headline_check = None
+    headline_reason = ("the theoretical receptive field is a property of the architecture, and the ERF check (no "
+                       "gradient outside the theoretical box) holds for any weights")
     exclusive = True  # traces with torch.fx / make_fx (process-global patching)
     tasks = ("classification", "image2image")  # structure only: any output map has receptive fields
     mutates_model = False  # the probe and the untrained ERF work on private copies
@@ -129,15 +147,15 @@ class ReceptiveField(Analyzer):
         ctx.progress(0.01, "tracing the graph")
         an = analyze(model.module, shape)
         row = an.find(config.layer) if config.layer else an.default_layer(tuple(card.layers_of_interest))
-        res = {"metrics": {}, "checks": [], "arrays": _table(an), "info": self._info(an, row, card, shape)}
+        res = Findings(arrays=_table(an), info=self._info(an, row, card, shape))
         self._theory(an, row, card, res)
         ctx.progress(0.05, "theoretical RF done")
         if config.probe:
             self._probe(an, row, shape, config, res)
         ctx.progress(0.25, "probe done")
         if config.erf and data is not None:
-            self._erf(model, an, row, data, shape, config, ctx, res)
-        return ReceptiveFieldResult("receptive_field", **res)
+            self._erf(model, Studied(an, row, shape), data, config, ctx, res)
+        return res.result(ReceptiveFieldResult, "receptive_field")
 
     # -- theory -------------------------------------------------------------------------------
     @staticmethod
@@ -150,8 +168,8 @@ class ReceptiveField(Analyzer):
                 "layer_shape": list(tensor_shape(row.node) or ())}
 
     @staticmethod
-    def _theory(an: RFAnalysis, row: Row, card, res: dict) -> None:
-        m, box = res["metrics"], row.box
+    def _theory(an: RFAnalysis, row: Row, card, res: Findings) -> None:
+        m, box = res.metrics, row.box
         m["rf_global"] = float(box.kind == GLOBAL)
         m["rf_approximate"] = float(box.approx)
         if box.kind == LOCAL:
@@ -163,15 +181,15 @@ class ReceptiveField(Analyzer):
             shape = tensor_shape(row.node)
             unit = [int(shape[t]) // 2 for t in box.dims] if shape else [0] * len(box.r)
             centre = np.array(box.start) + np.array(unit) * np.array(box.j)
-            res["arrays"]["trf_box_lo"] = centre - (np.array(box.r) - 1) / 2
-            res["arrays"]["trf_box_hi"] = centre + (np.array(box.r) - 1) / 2
+            res.arrays["trf_box_lo"] = centre - (np.array(box.r) - 1) / 2
+            res.arrays["trf_box_hi"] = centre + (np.array(box.r) - 1) / 2
         else:
             m.update(rf_size=-1.0, rf_jump=-1.0, rf_start=-1.0, rf_eff_padding=-1.0)
             if box.kind == FLAT and box.r:
                 m["rf_size"] = max(box.r)
         fs = card.sampling_rate
         if fs and card.kind in ("signal1d", "eeg"):
-            t = res["arrays"]
+            t = res.arrays
             ok = t["rf_kind"] == 0
             t["rf_size_ms"] = np.where(ok, t["rf_size"][:, -1] / fs * 1000, -1.0)
             t["rf_jump_ms"] = np.where(ok, t["rf_jump"][:, -1] / fs * 1000, -1.0)
@@ -180,8 +198,8 @@ class ReceptiveField(Analyzer):
 
     # -- probe --------------------------------------------------------------------------------
     @staticmethod
-    def _probe(an: RFAnalysis, row: Row, shape: tuple, config, res: dict) -> None:
-        box, info = row.box, res["info"]
+    def _probe(an: RFAnalysis, row: Row, shape: tuple, config, res: Findings) -> None:
+        box, info = row.box, res.info
         if box.kind not in (LOCAL, GLOBAL) or not box.dims:
             info["probe_note"] = f"skipped: the layer is {box.kind} (no spatial centre unit)"
             return
@@ -202,9 +220,9 @@ class ReceptiveField(Analyzer):
             return
         finally:
             del net
-        res["metrics"].update(probe_rf_size=float(max(out.measured)), probe_disagreement_px=out.disagreement,
+        res.metrics.update(probe_rf_size=float(max(out.measured)), probe_disagreement_px=out.disagreement,
                               probe_outside_px=out.outside, probe_swapped_maxpools=float(swapped))
-        res["arrays"].update(probe_lo=np.array(out.lo, float), probe_hi=np.array(out.hi, float),
+        res.arrays.update(probe_lo=np.array(out.lo, float), probe_hi=np.array(out.hi, float),
                              probe_expected_lo=np.array(out.expected_lo, float),
                              probe_expected_hi=np.array(out.expected_hi, float),
                              probe_size=np.array(out.size, float))
@@ -212,16 +230,17 @@ class ReceptiveField(Analyzer):
         how = (f"gradient probe at {'x'.join(map(str, out.size))} px (constant weights, float64, {swapped} "
                f"max-pool(s) swapped for average pools): non-zero support {out.measured} px vs {what}")
         if box.approx:  # fractional steps: the box is a conservative bound, the support must lie inside it
-            res["checks"].append(Check("probe_matches_theory", out.outside <= 1e-9, out.outside, 0.0,
+            res.checks.append(Check("probe_matches_theory", out.outside <= 1e-9, out.outside, 0.0,
                                        f"{how}; the box is a bound here (interpolation or adaptive pooling): "
                                        f"px of support outside it, slack {out.disagreement:g} px"))
         else:
-            res["checks"].append(Check("probe_matches_theory", out.disagreement <= 0.0, out.disagreement, 0.0,
+            res.checks.append(Check("probe_matches_theory", out.disagreement <= 0.0, out.disagreement, 0.0,
                                        f"{how}; largest edge difference in px"))
 
     # -- ERF ----------------------------------------------------------------------------------
-    def _erf(self, model, an: RFAnalysis, row: Row, data, shape: tuple, config, ctx, res: dict) -> None:
-        info, box = res["info"], row.box
+    def _erf(self, model, layer: Studied, data, config, ctx, res: Findings) -> None:
+        an, row, shape = layer.an, layer.row, layer.shape
+        info, box = res.info, row.box
         if not box.dims or len(set(box.dims)) != len(box.dims):
             info["erf_note"] = "skipped: the layer has no spatial dims (pick a convolutional layer)"
             return
@@ -232,23 +251,23 @@ class ReceptiveField(Analyzer):
         untrained = config.compare_untrained and model.card.trained
         stop = 0.6 if untrained else 0.97
         net = truncated(an.gm, row.node)
-        m, used, skipped = rf_erf.erf_map(net, x, box.dims, config.erf_method, ctx, 0.25, stop, "ERF")
+        m, used, skipped = rf_erf.erf_map(net, x, box.dims, config.erf_method, ctx, Span(0.25, stop, "ERF"))
         self._erf_store(m, used, skipped, "", box, res)
         if data.display is not None and np.ndim(data.display) >= 3:
-            res["arrays"]["display"] = np.asarray(data.display[0], dtype=np.float32)
+            res.arrays["display"] = np.asarray(data.display[0], dtype=np.float32)
         if untrained:
             rnd = _fresh_copy(model, row, ctx.seed)
-            m, used, skipped = rf_erf.erf_map(rnd, x, box.dims, config.erf_method, ctx, stop, 0.97,
-                                              "ERF, untrained")
+            m, used, skipped = rf_erf.erf_map(rnd, x, box.dims, config.erf_method, ctx,
+                                              Span(stop, 0.97, "ERF, untrained"))
             self._erf_store(m, used, skipped, "untrained_", box, res)
             info["untrained_weights"] = "the card's architecture builder, seeded (fresh random weights)"
         elif config.compare_untrained:
             info["untrained_note"] = "the model is itself untrained (random weights): no second ERF"
 
     @staticmethod
-    def _erf_store(m: np.ndarray, used: int, skipped: int, tag: str, box, res: dict) -> None:
+    def _erf_store(m: np.ndarray, used: int, skipped: int, tag: str, box, res: Findings) -> None:
         s = rf_erf.erf_summary(m)
-        met, arr = res["metrics"], res["arrays"]
+        met, arr = res.metrics, res.arrays
         for t, r, side in zip(rf_erf.THRESHOLDS, s["ratios"], s["sides"], strict=True):
             met[f"erf_{tag}area_ratio_t{round(t * 100)}"] = float(r)
             met[f"erf_{tag}side_t{round(t * 100)}"] = float(side)
@@ -268,7 +287,7 @@ class ReceptiveField(Analyzer):
         if box.kind == LOCAL and "trf_box_lo" in arr:
             out = mass_outside(m, arr["trf_box_lo"], arr["trf_box_hi"])
             met[f"erf_{tag}mass_outside_trf"] = out
-            res["checks"].append(Check(
+            res.checks.append(Check(
                 f"erf_{tag}inside_theoretical_rf", out <= OUTSIDE_TOL, out, OUTSIDE_TOL,
                 "fraction of the ERF's gradient mass outside the theoretical RF box of the same centre unit: "
                 "a gradient cannot reach pixels the recurrence says the unit does not see"))
@@ -278,8 +297,8 @@ class ReceptiveField(Analyzer):
     def _growth(config, ctx) -> ReceptiveFieldResult:
         depths = parse_depths(config.depths)
         ctx.progress(0.02, "ERF growth experiment")
-        g = growth_experiment(depths, config.growth_channels, config.growth_draws, config.growth_activation,
-                              config.growth_weights, ctx.seed, ctx)
+        g = growth_experiment(depths, Stack(config.growth_channels, config.growth_draws, config.growth_activation,
+                                            config.growth_weights), ctx.seed, ctx)
         e = g["exponent"]
         ok = abs(e - EXPONENT_TARGET) <= EXPONENT_TOL
         check = Check("erf_growth_exponent", bool(ok), e, EXPONENT_TOL,

@@ -13,6 +13,7 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
+from analyzers._shared.tracing import ADD_FUNCS, MUL_FUNCS
 from analyzers.receptive_field import box as rb
 from analyzers.receptive_field.box import FLAT, GLOBAL, LOCAL, NONE, Box
 from analyzers.receptive_field.ops import (
@@ -32,10 +33,10 @@ from analyzers.receptive_field.ops import (
     tensor_shape,
 )
 
-ELEMENTWISE_FUNCS = {
-    operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv, operator.neg,
-    operator.pow, operator.iadd, operator.imul, operator.isub, operator.itruediv,
-    torch.add, torch.sub, torch.mul, torch.div, torch.relu, torch.sigmoid, torch.tanh, torch.exp,
+ELEMENTWISE_FUNCS = ADD_FUNCS | MUL_FUNCS | {
+    operator.sub, operator.truediv, operator.floordiv, operator.neg,
+    operator.pow, operator.isub, operator.itruediv,
+    torch.sub, torch.div, torch.relu, torch.sigmoid, torch.tanh, torch.exp,
     torch.abs, torch.sqrt, torch.rsqrt, torch.clamp, torch.where, torch.maximum, torch.minimum,
     torch.neg, torch.erf, torch.square, torch.log, torch.sin, torch.cos, torch.clone,
     F.relu, F.relu6, F.gelu, F.silu, F.hardswish, F.hardsigmoid, F.hardtanh, F.leaky_relu, F.elu,

@@ -15,6 +15,7 @@ Maps are float64 numpy arrays over the input's spatial axes ((H, W) or (T,)), in
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -99,17 +100,25 @@ def _chunk_map(net, xb: torch.Tensor, dims: tuple, method: str, counts: list) ->
     return maps[ok].sum(0, keepdim=True).detach()
 
 
-def erf_map(net, x: torch.Tensor, dims: tuple, method: str, ctx, start: float = 0.0, stop: float = 1.0,
-            label: str = "ERF") -> tuple[np.ndarray, int, int]:
+@dataclass(frozen=True)
+class Span:
+    """The share [start, stop] of the run's progress bar a computation reports into, and its label."""
+
+    start: float = 0.0
+    stop: float = 1.0
+    label: str = "ERF"
+
+
+def erf_map(net, x: torch.Tensor, dims: tuple, method: str, ctx, span: Span = Span()) -> tuple[np.ndarray, int, int]:
     """Mean ERF map over the inputs ``x`` (N, C, *sp), in chunks of ``ctx.batch_size`` (``ctx.batched``:
-    halved on out-of-memory, progress and cancel between chunks).
+    halved on out-of-memory, progress and cancel between chunks, reported into ``span``).
 
     ``net(x)`` must return the layer's feature map, ``dims`` its spatial dims. Returns
     (map (*sp) float64, images used, images skipped for NaN/inf).
     """
     counts: list = []
-    sums = ctx.batched(lambda xb: _chunk_map(net, xb, dims, method, counts), x, start=start, stop=stop,
-                       label=label)
+    sums = ctx.batched(lambda xb: _chunk_map(net, xb, dims, method, counts), x, start=span.start, stop=span.stop,
+                       label=span.label)
     used, skipped = sum(c[0] for c in counts), sum(c[1] for c in counts)  # successful chunks only
     total = sums.sum(0).cpu().numpy()
     return total / max(used, 1), used, skipped

@@ -17,41 +17,13 @@ import torch.fx as fx
 from torch import nn
 from torch.fx.passes.shape_prop import _extract_tensor_metadata
 
+from analyzers._shared.tracing import Traced
+from analyzers._shared.tracing import trace as trace_leaves
 from analyzers.receptive_field import box as rb
 from analyzers.receptive_field.box import GLOBAL, LOCAL, NONE, Box
 from analyzers.receptive_field.calls import function_box, method_box
 from analyzers.receptive_field.ops import POOLS, module_box, tensor_shape
 from workbench.core.errors import ConfigError, DataError, UnsupportedModelError
-
-
-class ScopeTracer(fx.Tracer):
-    """A tracer that remembers which node is the output of each module call (``module_out``);
-    for a module called several times (torchvision's shared ``relu``) the last call wins."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.module_out: dict[str, fx.Node] = {}
-        self.module_type: dict[str, str] = {}
-
-    def call_module(self, m, forward, args, kwargs):
-        out = super().call_module(m, forward, args, kwargs)
-        node = _first_node(out)
-        try:
-            path = self.path_of_module(m)
-        except NameError:
-            return out
-        if node is not None and path:
-            self.module_out[path] = node
-            self.module_type[path] = type(m).__name__
-        return out
-
-
-def _first_node(out) -> fx.Node | None:
-    if isinstance(out, fx.Proxy):
-        return out.node
-    if isinstance(out, (tuple, list)):
-        return next((o.node for o in out if isinstance(o, fx.Proxy)), None)
-    return None
 
 
 @dataclass
@@ -115,17 +87,16 @@ def _spatial_size(node, box: Box) -> int:
     return int(np.prod([shape[t] for t in box.dims]))
 
 
-def trace(module: nn.Module) -> tuple[fx.GraphModule, ScopeTracer]:
-    """torch.fx trace (does not touch the module's parameters, hooks or mode)."""
-    tracer = ScopeTracer()
+def trace(module: nn.Module) -> tuple[fx.GraphModule, Traced]:
+    """torch.fx trace with the shared leaf tracer (does not touch the module's parameters, hooks or mode)."""
     try:
-        graph = tracer.trace(module)
+        traced = trace_leaves(module)
     except Exception as e:  # noqa: BLE001 - fx raises many types for untraceable code
         first = (str(e).strip().splitlines() or [""])[0][:160]
         raise UnsupportedModelError(f"{type(module).__name__} cannot be traced by torch.fx "
                                     f"({type(e).__name__}: {first})",
                                     "models with data-dependent Python control flow are not supported") from None
-    return fx.GraphModule(tracer.root, graph), tracer
+    return traced.gm, traced
 
 
 class _Shapes(fx.Interpreter):
@@ -258,7 +229,7 @@ def _op_label(gm: fx.GraphModule, path: str, node: fx.Node, kind: str) -> str:
     return kind
 
 
-def _rows(gm: fx.GraphModule, tracer: ScopeTracer, boxes: dict) -> list[Row]:
+def _rows(gm: fx.GraphModule, tracer: Traced, boxes: dict) -> list[Row]:
     by_node: dict = defaultdict(list)
     for path, node in tracer.module_out.items():
         by_node[node].append(path)

@@ -15,6 +15,7 @@ groups of one grouped convolution, so one forward/backward serves them all. The 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -29,12 +30,23 @@ def _act(name: str):
     return {"linear": lambda h: h, "relu": F.relu, "tanh": torch.tanh}[name]
 
 
-def stack_map(depth: int, channels: int, draws: int, activation: str, weights: str,
-              gen: torch.Generator, dilation_at: int = -1) -> np.ndarray:
-    """ERF map (side, side) float64 of one depth, averaged over ``draws`` random stacks.
+@dataclass(frozen=True)
+class Stack:
+    """One family of stacked 3x3 convolutions: ``channels`` per layer, ``draws`` independent weight draws
+    (groups of one grouped convolution), ``activation`` in ACTIVATIONS, ``weights`` "random" | "uniform"."""
+
+    channels: int = 2
+    draws: int = 1
+    activation: str = "linear"
+    weights: str = "random"
+
+
+def stack_map(depth: int, stack: Stack, gen: torch.Generator, dilation_at: int = -1) -> np.ndarray:
+    """ERF map (side, side) float64 of one depth, averaged over ``stack.draws`` random stacks.
 
     ``dilation_at`` >= 0 makes that layer a dilation-2 3x3 conv (the control that must widen the ERF).
     """
+    channels, draws, activation, weights = stack.channels, stack.draws, stack.activation, stack.weights
     side = 2 * depth + 3 + (2 if dilation_at >= 0 else 0)
     g_in = draws * channels
     x = torch.randn((1, g_in, side, side), generator=gen, dtype=torch.float64).requires_grad_(True)
@@ -55,8 +67,7 @@ def stack_map(depth: int, channels: int, draws: int, activation: str, weights: s
     return m.cpu().numpy()
 
 
-def growth_experiment(depths: list[int], channels: int, draws: int, activation: str, weights: str,
-                      seed: int, ctx=None) -> dict:
+def growth_experiment(depths: list[int], stack: Stack, seed: int, ctx=None) -> dict:
     """Measure the ERF spread at every depth and fit sigma = a * n^e on log-log axes.
 
     Returns depths (D,), sigma (D, 2) px per axis, trf (D,) = 2n+1, exponent e, coefficient a,
@@ -69,7 +80,7 @@ def growth_experiment(depths: list[int], channels: int, draws: int, activation: 
     for d in depths:
         if ctx is not None:
             ctx.check_cancel()
-        m = stack_map(d, channels, draws, activation, weights, gen)
+        m = stack_map(d, stack, gen)
         sigmas.append(axis_std(m))
         row = m.sum(0)
         profiles.append(row / row.max() if row.max() > 0 else row)

@@ -1,5 +1,17 @@
-"""Feature transferability (Yosinski, Clune, Bengio & Lipson, NIPS 2014, arXiv:1411.1792) at workbench"""
+"""Feature transferability (Yosinski, Clune, Bengio & Lipson, NIPS 2014, arXiv:1411.1792) at workbench
 
-from analyzers.transferability.analyzer import Transferability
+Exports ``Transferability`` (the analyzer) and ``TransferabilityResult``. Both load on first use, so that reading a saved result
+(``Result.load``; the ``workbench.results`` entry point names ``analyzers.transferability.result:TransferabilityResult``) imports
+the result module only, never torch.
+"""
 
-__all__ = ["Transferability"]
+from importlib import import_module
+
+__all__ = ["Transferability", "TransferabilityResult"]
+_WHERE = {"Transferability": "analyzer", "TransferabilityResult": "result"}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

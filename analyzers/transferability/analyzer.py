@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from analyzers._shared.findings import Findings
 from analyzers.transferability import measures as tm
 from analyzers.transferability import nets as tn
 from analyzers.transferability.checks import checks_and_metrics
@@ -95,7 +97,12 @@ class Transferability(Analyzer):
              "You et al. 2021 (LogME); Nguyen et al. 2020 (LEEP); McInnes et al. 2018 (UMAP)")
     Config = TransferabilityConfig
     result_class = TransferabilityResult
+    page = "transferability.py"  # hand-written page: live grid of cells, class-split picker
     supports = ("signal1d", "image2d")
+    libraries = ("threadpoolctl", "umap-learn")
+    smoke_config = {"dataset": "digits", "cuts": "2", "seeds": 1, "epochs": 2, "umap": False}
+    headline_check = None
+    headline_reason = "it trains its own networks on the data set and takes no weights"
     needs_model = False
     needs_data = False
 
@@ -126,7 +133,9 @@ class Transferability(Analyzer):
                       "paper_acc": PAPER_ACC, "paper_base": np.array([PAPER_BASE])}
         info = _info(config, spec, view_cut, sim, out)
         if config.umap:
-            arrays_out.update(_umap(grid, out, config, spec, probe, tasks["b"]["y_test"], view_cut, ctx, info))
+            views = _umap(Trained(grid, out, spec, probe, tasks["b"]["y_test"][: len(probe)], view_cut), config, ctx)
+            arrays_out.update(views.arrays)
+            info.update(views.info)
         metrics, checks = checks_and_metrics(spec, out, sim, sc, info)
         return TransferabilityResult(self.name, metrics=metrics, checks=checks, arrays=arrays_out, info=info)
 
@@ -152,7 +161,22 @@ def _info(config, spec: GridSpec, view_cut: int, sim: dict, out) -> dict:
             "grid_seconds": round(out.seconds, 2)}
 
 
-def _umap(grid, out, config, spec, probe, labels, view_cut, ctx, info) -> dict:
+@dataclass
+class Trained:
+    """The finished grid and what the views read: ``probe`` (P, ...) float32 the first task-B test inputs,
+    ``probe_labels`` (P,) int64 their classes, ``view_cut`` the cut n the views show."""
+
+    grid: Grid
+    out: object
+    spec: GridSpec
+    probe: torch.Tensor
+    probe_labels: torch.Tensor
+    view_cut: int
+
+
+def _umap(t: Trained, config, ctx) -> Findings:
+    """UMAP of one layer's features of baseB and of ``config.umap_net`` at the view cut (seed 0)."""
+    grid, out, spec, probe, view_cut = t.grid, t.out, t.spec, t.probe, t.view_cut
     layer = config.umap_layer or tn.N_LAYERS
     key_t = out.cells.get((spec.seeds[0], config.umap_net, view_cut))
     if key_t is None:
@@ -162,6 +186,7 @@ def _umap(grid, out, config, spec, probe, labels, view_cut, ctx, info) -> dict:
     ctx.progress(0.97, f"UMAP of {tn.LAYER_NAMES[layer - 1]} ({config.umap_net})")
     transfer = tm.umap_embedding(grid, key_t, probe, layer, spec.seeds[0])
     name = {"bnb": "BnB", "bnb_plus": "BnB+", "anb": "AnB", "anb_plus": "AnB+", "random_frozen": "random frozen"}
-    info["umap_titles"] = [f"baseB, {tn.LAYER_NAMES[layer - 1]}",
-                           f"{name[config.umap_net]} n={view_cut}, {tn.LAYER_NAMES[layer - 1]}"]
-    return {"umap_base": base, "umap_transfer": transfer, "umap_labels": labels[: len(probe)].cpu().numpy()}
+    where = tn.LAYER_NAMES[layer - 1]
+    titles = [f"baseB, {where}", f"{name[config.umap_net]} n={view_cut}, {where}"]
+    return Findings(arrays={"umap_base": base, "umap_transfer": transfer,
+                            "umap_labels": t.probe_labels.cpu().numpy()}, info={"umap_titles": titles})

@@ -184,10 +184,9 @@ class Grid:
                 inputs = _FEATURES.get_or_create((source_key, n),
                                                  lambda: tn.trunk_features(source, task["x_train"], n))
         before = tn.layer_hash(net, frozen) if frozen else ""
-        tn.train(net, inputs, task["y_train"], frozen=frozen, epochs=spec.epochs, lr=spec.lr,
-                 batch_size=spec.batch_size, seed=derived_seed(seed, treatment, n, "order"),
-                 precomputed=bool(frozen and spec.cache_features), freeze_bn=self.freeze_bn,
-                 on_epoch=lambda ep: progress((ep + 1) / spec.epochs))
+        plan = tn.TrainPlan(spec.epochs, spec.lr, spec.batch_size, derived_seed(seed, treatment, n, "order"),
+                            frozen=frozen, precomputed=bool(frozen and spec.cache_features), freeze_bn=self.freeze_bn)
+        tn.train(net, inputs, task["y_train"], plan, on_epoch=lambda ep: progress((ep + 1) / spec.epochs))
         if frozen:
             hashes = (src_hash, before, tn.layer_hash(net, frozen))
         acc = tn.accuracy(net, task["x_test"], task["y_test"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -124,26 +125,41 @@ def set_frozen(net: TransferNet, n: int) -> None:
         p.requires_grad_(True)
 
 
-def train(net: TransferNet, inputs: torch.Tensor, y: torch.Tensor, *, frozen: int, epochs: int, lr: float,
-          batch_size: int, seed: int, on_epoch: Callable[[int], None] | None = None,
-          precomputed: bool = False, freeze_bn: bool = True) -> None:
-    """Adam with a per-step cosine decay, cross-entropy, ``epochs`` passes in a seeded order.
+@dataclass(frozen=True)
+class TrainPlan:
+    """How one network is trained: Adam at ``lr`` with a per-step cosine decay, ``epochs`` passes of
+    ``batch_size`` in an order drawn from ``seed``. Layers 1..``frozen`` are frozen; ``precomputed``: the
+    inputs are already the output of layer ``frozen``; ``freeze_bn=False`` is only a test control."""
 
-    ``inputs``: the raw inputs, or (``precomputed=True``) the cached output of frozen layer ``frozen``
-    (N, ...) float32. Layers 1..frozen are frozen: no gradient, eval mode (BatchNorm statistics stay;
-    ``freeze_bn=False`` exists only as a test control that must break the frozen-layer hash).
-    Without ``precomputed`` the frozen trunk is re-run under no_grad on every batch.
+    epochs: int
+    lr: float
+    batch_size: int
+    seed: int
+    frozen: int = 0
+    precomputed: bool = False
+    freeze_bn: bool = True
+
+
+def train(net: TransferNet, inputs: torch.Tensor, y: torch.Tensor, plan: TrainPlan,
+          on_epoch: Callable[[int], None] | None = None) -> None:
+    """Cross-entropy training of ``net`` as ``plan`` says; ``on_epoch(epoch)`` after every pass.
+
+    ``inputs``: the raw inputs, or (``plan.precomputed``) the cached output of frozen layer ``plan.frozen``
+    (N, ...) float32; ``y`` (N,) int64. Frozen layers get no gradient and stay in eval mode (BatchNorm
+    statistics stay; ``freeze_bn=False`` must break the frozen-layer hash). Without ``precomputed`` the
+    frozen trunk is re-run under no_grad on every batch.
     """
+    frozen, epochs, batch_size = plan.frozen, plan.epochs, plan.batch_size
     set_frozen(net, frozen)
     params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr)
+    opt = torch.optim.Adam(params, lr=plan.lr)
     steps_per_epoch = math.ceil(len(y) / batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * steps_per_epoch))
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(plan.seed)
     loss_fn = nn.CrossEntropyLoss()
     for ep in range(epochs):
         net.train()
-        if freeze_bn:
+        if plan.freeze_bn:
             for b in net.blocks[:frozen]:
                 b.eval()
         order = torch.randperm(len(y), generator=gen).to(y.device)
@@ -152,7 +168,7 @@ def train(net: TransferNet, inputs: torch.Tensor, y: torch.Tensor, *, frozen: in
             if len(idx) < 2:  # BatchNorm needs two samples in train mode
                 continue
             h = inputs[idx]
-            if frozen and not precomputed:
+            if frozen and not plan.precomputed:
                 with torch.no_grad():
                     h = net.trunk(h, frozen)
             loss = loss_fn(net(h, start=frozen), y[idx])

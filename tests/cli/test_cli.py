@@ -7,8 +7,6 @@ import sys
 
 import pytest
 
-from tests.conftest import zoo_built
-
 ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
 
 
@@ -52,7 +50,7 @@ def test_bad_input_exits_2_with_one_line(args, word, tmp_path):
     assert len(lines) == 1 and word in lines[0] and "Traceback" not in p.stderr
 
 
-@pytest.mark.skipif(not zoo_built("digits_vgg.sk"), reason="zoo not built: run `make zoo`")
+@pytest.mark.zoo("digits_vgg.sk")
 def test_run_writes_result_arrays_and_report_then_report_merges(tmp_path):
     out = tmp_path / "ig"
     p = wb("run", "attribution", "--model", "digits_vgg.sk", "--data", "digits:0",
@@ -65,3 +63,29 @@ def test_run_writes_result_arrays_and_report_then_report_merges(tmp_path):
     assert "%" in p.stderr  # the progress bar
     p2 = wb("report", str(out), str(out), "-o", str(tmp_path / "both.html"))
     assert p2.returncode == 0 and (tmp_path / "both.html").read_text().count('<section id="r') == 2
+
+
+@pytest.mark.zoo("digits_vgg.sk")
+def test_zoo_add_artifact_registers_the_model_a_result_carries(tmp_path):
+    """The CLI never names the analyzer: the saved result's own class says which model it carries."""
+    from workbench.core.cards import get_card
+    from workbench.core.result import Result
+
+    sd = {f"pruned_sd/{k}": v.numpy() for k, v in get_card("digits_vgg.sk").build().state_dict().items()}
+    Result("lrp_pruning", "digits_vgg.sk", arrays={**sd, "rates": [30.0]},
+           info={"kept_criterion": "lrp"}).save(tmp_path / "pruned")
+    Result("attribution", "digits_vgg.sk").save(tmp_path / "plain")
+    env = {**ENV, "WORKBENCH_HOME": str(tmp_path / "home")}
+    run = [sys.executable, "-m", "workbench.cli", "zoo"]
+    added = subprocess.run([*run, "add-artifact", str(tmp_path / "pruned")], capture_output=True, text=True, env=env,
+                           timeout=300)
+    assert added.returncode == 0 and added.stdout.strip().startswith("digits_vgg.pruned_"), added.stderr
+    note = json.loads((tmp_path / "home/user_weights" / f"{added.stdout.strip()}.safetensors").with_suffix(".json")
+                      .read_text())
+    assert note["label"] == "lrp 30%" and note["base"] == "digits_vgg.sk"  # the artifact's own default label
+    alias = subprocess.run([*run, "add-pruned", str(tmp_path / "pruned"), "--label", "x"], capture_output=True,
+                           text=True, env=env, timeout=300)
+    assert alias.returncode == 0 and alias.stdout == added.stdout  # same weights, same card id
+    none = subprocess.run([*run, "add-artifact", str(tmp_path / "plain")], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert none.returncode == 2 and len(none.stderr.strip().splitlines()) == 1 and "holds no model" in none.stderr

@@ -44,3 +44,35 @@ def test_load_of_a_missing_or_corrupt_folder_is_a_typed_error(tmp_path):
     (tmp_path / "result.json").write_text("{not json")
     with pytest.raises(DataError):
         Result.load(tmp_path)
+
+
+def test_load_finds_the_analyzers_result_class_in_a_fresh_process(tmp_path):
+    """No import side effect needed: Result.load imports the analyzer's entry point itself."""
+    import subprocess
+    import sys
+
+    _result().save(tmp_path)
+    code = ("import sys; from workbench.core.result import Result; r = Result.load(sys.argv[1]); "
+            "print(type(r).__name__, r.model_artifact())")
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["AttributionResult", "None"]
+
+
+def test_every_builtin_result_class_loads_without_torch():
+    """The ``workbench.results`` entry points name result modules that never import torch, so a saved
+    result reads back with its own figures on a machine (or process) without torch."""
+    import subprocess
+    import sys
+    from importlib.metadata import entry_points
+
+    names = sorted(ep.name for ep in entry_points(group="workbench.results"))
+    assert {"attribution", "lrp", "receptive_field"} <= set(names)
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from workbench.core.result import Result, _result_class\n"
+            f"for n in {names!r}:\n"
+            "    k = _result_class(n)\n"
+            "    assert k is not Result and k.__name__.endswith('Result'), (n, k)\n"
+            "assert 'torch' not in [m for m, v in sys.modules.items() if v is not None]\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -1,12 +1,20 @@
 """Real browser: Playwright drives Debian's chromium against `make run`'s server on a free port.
 
-Opens the app, picks digits_vgg.sk, runs an attribution, sees a heat map, adds it to the report and
-downloads the HTML. Screenshots of every page go to artifacts/screenshots/ (git-ignored).
+Opens every page of the navigation (built from the analyzer registry), runs an attribution on its
+generated page, sees a heat map, adds it to the report and downloads the HTML; cancels a long run;
+answers a lab question; runs the example plug-in on its generated page. Screenshots of every page
+go to artifacts/screenshots/ (git-ignored).
+
+Streamlit keeps the previous run's elements on screen, marked ``data-stale="true"``, until the new run
+has replaced them, so an old page's button can sit beside the new page's one. Every interaction
+therefore waits until the app has settled (no run in progress, no stale element) and locates
+elements among the fresh ones only.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -16,18 +24,27 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import zoo_built
+from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+FRESH = '[data-testid="stElementContainer"]:not([data-stale="true"])'
+#: true once the app has been quiet (no run in progress, no stale element) for 600 ms in a row
+QUIET = """() => {
+  const busy = document.querySelector('[data-testid="stStatusWidget"]')
+            || document.querySelector('[data-stale="true"]');
+  if (busy) { window.__wbQuiet = null; return false; }
+  window.__wbQuiet = window.__wbQuiet || Date.now();
+  return Date.now() - window.__wbQuiet > 600;
+}"""
+#: the text of the first fresh h1 (the page's title), "" when there is none yet
+FRESH_H1 = f"""() => {{ const h = document.querySelector('{FRESH} h1'); return h ? h.innerText.trim() : ""; }}"""
 
 pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing: make browser"),
-              pytest.mark.skipif(not zoo_built("digits_vgg.sk"), reason="zoo not built: run `make zoo`")]
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing: make browser")]
 
 
 def _free_port() -> int:
@@ -39,7 +56,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server():
     port = _free_port()
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    # no file watcher: an edit in the tree during the run must not make Streamlit re-import modules
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
     proc = subprocess.Popen(["make", "-s", "run", f"PORT={port}"], cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
@@ -69,55 +87,98 @@ def page(server):
         pg = browser.new_page(viewport={"width": 1400, "height": 2400}, accept_downloads=True)
         pg.set_default_timeout(60_000)
         pg.goto(server)
-        pg.get_by_text("CNN interpretability workbench").first.wait_for()
+        _title_is(pg, "CNN interpretability workbench")
         yield pg
         browser.close()
 
 
-def _nav(page, label: str) -> None:
-    """Click a sidebar link and wait until the new page has replaced the old one and settled."""
-    before = page.locator("h1").first.inner_text() if page.locator("h1").count() else ""
-    page.get_by_test_id("stSidebarNav").locator("a").filter(has_text=label).first.click()
-    page.wait_for_function("old => { const h = document.querySelector('h1'); return h && h.innerText !== old; }",
-                           arg=before, timeout=60_000)
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
-    page.wait_for_timeout(1500)
+def _settle(page, timeout: int = 120_000) -> None:
+    """Wait until no script run is in progress and no stale element is left on screen."""
+    page.evaluate("window.__wbQuiet = null")
+    page.wait_for_function(QUIET, polling=100, timeout=timeout)
 
 
-def test_attribution_flow_and_report_download(server, page, tmp_path):
+def _title_is(page, title: str) -> None:
+    """Wait for the page whose fresh h1 reads ``title``, then for the app to settle."""
+    page.wait_for_function(f"t => ({FRESH_H1})() === t", arg=title, polling=100, timeout=120_000)
+    _settle(page)
+
+
+def fresh(page):
+    """Locator of the elements of the current run only (never a stale one from the page before)."""
+    return page.locator(FRESH)
+
+
+def _nav(page, label: str) -> str:
+    """Click the sidebar link ``label``; wait until a new page's title replaced the old one; return it."""
+    before = page.evaluate(FRESH_H1)
+    link = page.get_by_test_id("stSidebarNav").locator("a").filter(has_text=re.compile(rf"{re.escape(label)}\s*$"))
+    assert link.count() == 1, f"{link.count()} sidebar links named {label!r}"
+    link.click()
+    page.wait_for_function(f"old => {{ const t = ({FRESH_H1})(); return t !== '' && t !== old; }}", arg=before,
+                           polling=100, timeout=120_000)
+    _settle(page)
+    return page.evaluate(FRESH_H1)
+
+
+def _pick(page, label: str, option: str) -> None:
+    """Choose ``option`` in the fresh select box labelled ``label`` (typed, so long lists work too)."""
+    box = fresh(page).get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True))
+    box.click()
+    page.keyboard.type(option)
+    page.get_by_role("option", name=option, exact=True).click()
+    _settle(page)
+
+
+def _wait_result(page, timeout: int = 240_000) -> None:
+    """Wait for the run's first figure; fail at once with its message when the page shows an error."""
+    page.wait_for_function(f"""() => document.querySelector('{FRESH} [data-testid="stPlotlyChart"] .main-svg')
+                                 || document.querySelector('{FRESH} [data-testid="stAlertContentError"]')""",
+                           polling=200, timeout=timeout)
+    errors = fresh(page).get_by_test_id("stAlertContentError")
+    assert not errors.count(), f"the run failed: {errors.first.inner_text()}"
+    _settle(page)
+
+
+def _button(page, name: str):
+    return fresh(page).get_by_role("button", name=name, exact=True)
+
+
+def _no_exception(page, where: str) -> None:
+    assert not page.get_by_test_id("stException").count(), f"exception on {where}"
+
+
+def test_every_page_opens_then_attribution_flow_and_report_download(server, page, tmp_path):
     page.goto(server)
-    page.get_by_text("CNN interpretability workbench").first.wait_for()
+    _title_is(page, "CNN interpretability workbench")
     page.get_by_text("Zoo models ready").wait_for()
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
     page.screenshot(path=SHOTS / "home.png", full_page=True)
 
     links = page.get_by_test_id("stSidebarNav").locator("a").all_inner_texts()
     labels = [t.strip().splitlines()[-1].strip() for t in links if t.strip()]
-    assert {"Home", "Model zoo", "Attribution", "Report"} <= set(labels)
-    for label in [t for t in labels if t not in ("Home", "Attribution", "Report")]:
+    assert {"Home", "Model zoo", "Attribution maps", "Channel statistics vs BatchNorm", "Labs", "Report"} <= set(labels)
+    for label in [t for t in labels if t != "Home"]:
         _nav(page, label)
-        page.wait_for_selector("h1")
-        page.screenshot(path=SHOTS / f"{label.lower().replace(' ', '_')}.png", full_page=True)
-        assert not page.get_by_test_id("stException").count(), f"exception on {label}"
+        page.screenshot(path=SHOTS / f"{re.sub(r'[^a-z0-9]+', '_', label.lower()).strip('_')}.png", full_page=True)
+        _no_exception(page, label)
 
-    _nav(page, "Attribution")
-    page.get_by_test_id("stSelectbox").first.click()
-    page.get_by_role("option", name="digits_vgg.sk").click()
-    page.get_by_role("button", name="Run attribution").click()
-    page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=120_000)
-    heat = page.locator('[data-testid="stPlotlyChart"] .heatmaplayer, [data-testid="stPlotlyChart"] image')
-    assert heat.count() > 0, "no heat map drawn"
-    page.wait_for_timeout(800)
-    page.screenshot(path=SHOTS / "attribution.png", full_page=True)
-    assert not page.get_by_test_id("stException").count()
-    page.get_by_role("button", name="Add to report").click()
-    page.wait_for_timeout(800)
+    assert _nav(page, "Attribution maps") == "Attribution maps"
+    _pick(page, "Model", "digits_vgg.sk")
+    _button(page, "Run attribution").click()
+    _wait_result(page)
+    heat = fresh(page).locator('[data-testid="stPlotlyChart"] .heatmaplayer, [data-testid="stPlotlyChart"] image')
+    expect(heat.first).to_be_attached(timeout=60_000)  # a heat map is drawn (plotly draws lazily)
+    page.screenshot(path=SHOTS / "attribution_maps_result.png", full_page=True)
+    _no_exception(page, "attribution")
+    _button(page, "Add to report").click()
+    fresh(page).get_by_role("button", name=re.compile(r"In the report basket \(1 item")).wait_for()
+    _settle(page)
 
-    _nav(page, "Report")
-    page.get_by_text("1. attribution").wait_for()
+    assert _nav(page, "Report") == "Report"
+    fresh(page).get_by_text("1. attribution").wait_for()
     page.screenshot(path=SHOTS / "report.png", full_page=True)
     with page.expect_download() as dl:
-        page.get_by_role("button", name="Download HTML report").click()
+        _button(page, "Download HTML report").click()
     path = tmp_path / "report.html"
     dl.value.save_as(path)
     html = path.read_text()
@@ -126,44 +187,63 @@ def test_attribution_flow_and_report_download(server, page, tmp_path):
 
 
 def test_long_run_can_be_cancelled_and_earlier_results_stay(server, page):
-    _nav(page, "Attribution")
-    page.get_by_test_id("stSelectbox").first.click()
-    page.get_by_role("option", name="efficientnet_lite0.imagenet").click()
-    page.get_by_text("Advanced settings").click()
-    steps = page.get_by_role("spinbutton", name="n steps")
+    _nav(page, "Attribution maps")
+    _pick(page, "Model", "efficientnet_lite0.imagenet")
+    page.get_by_test_id("stExpander").get_by_text("Advanced settings", exact=True).click()  # settled: no stale one
+    steps = fresh(page).get_by_role("spinbutton", name="n steps")
     steps.fill("1024")
     steps.press("Enter")
-    page.wait_for_timeout(500)
-    page.get_by_role("button", name="Run attribution").click()
-    page.get_by_role("button", name="Cancel").wait_for(timeout=60_000)
-    page.get_by_test_id("stProgress").first.wait_for()
+    _settle(page)
+    _button(page, "Run attribution").click()
+    # while the job runs its panel re-renders every 0.4 s: no settling here, only fresh elements
+    _button(page, "Cancel").wait_for(timeout=60_000)
+    fresh(page).get_by_test_id("stProgress").wait_for()
     page.screenshot(path=SHOTS / "attribution_running.png", full_page=True)
-    page.get_by_role("button", name="Cancel").click()
-    page.get_by_text("The run was cancelled").wait_for(timeout=60_000)
-    assert not page.get_by_test_id("stException").count()
+    _button(page, "Cancel").click()
+    fresh(page).get_by_text("The run was cancelled").wait_for(timeout=60_000)
+    _settle(page)
+    _no_exception(page, "attribution after cancel")
     # the digits result from the first test is still on the page
-    assert page.get_by_text("attribution · digits_vgg.sk").count() >= 1
+    assert fresh(page).get_by_text("attribution · digits_vgg.sk").count() >= 1
 
 
 def test_lab_question_answered_and_lab_report_downloaded(server, page, tmp_path):
     _nav(page, "Labs")
     page.screenshot(path=SHOTS / "labs.png", full_page=True)
-    page.get_by_role("heading", name="What an attribution map claims").wait_for()
-    for _ in range(3):  # to the step "A control that must fail"
-        page.get_by_role("button", name="Next step").click()
-        page.wait_for_timeout(1200)
-    page.get_by_role("heading", name="A control that must fail").wait_for()
-    page.get_by_role("button", name="Run control").click()
-    page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=120_000)
-    page.get_by_test_id("stRadio").filter(has_text="fail").get_by_text("fail", exact=True).click()
-    page.wait_for_timeout(800)
-    page.get_by_role("button", name="Check answer").click()
-    page.get_by_text("Correct.").wait_for(timeout=60_000)
+    fresh(page).get_by_role("heading", name="What an attribution map claims").wait_for()
+    total = int(re.search(r"of (\d+)", fresh(page).get_by_text(re.compile(r"^Step 1 of \d+")).inner_text())[1])
+    for step in (2, 3, 4):  # to the step "A control that must fail"
+        _button(page, "Next step").click()
+        fresh(page).get_by_text(f"Step {step} of {total}", exact=True).wait_for()
+        _settle(page)
+    fresh(page).get_by_role("heading", name="A control that must fail").wait_for()
+    _button(page, "Run control").click()
+    _wait_result(page)
+    fresh(page).get_by_test_id("stRadio").filter(has_text="fail").get_by_text("fail", exact=True).click()
+    _settle(page)
+    _button(page, "Check answer").click()
+    fresh(page).get_by_text("Correct.").wait_for(timeout=60_000)
+    _settle(page)
     page.screenshot(path=SHOTS / "labs_answered.png", full_page=True)
     with page.expect_download() as dl:
-        page.get_by_role("button", name="Download lab report").click()
+        _button(page, "Download lab report").click()
     path = tmp_path / "lab.html"
     dl.value.save_as(path)
     html = path.read_text()
     assert "Lab sheet: Attribution maps and their sanity checks" in html and "Score:</b> 1" in html
     assert "Plotly.newPlot" in html and "control" in html
+
+
+def test_plugin_gets_a_generated_page_that_runs_it(server, page):
+    """The example plug-in (examples/wb_example_plugin) declares only an entry point: its page comes from
+    the registry and its Config metadata."""
+    assert _nav(page, "Channel statistics vs BatchNorm") == "Channel statistics vs BatchNorm"
+    _pick(page, "Model", "digits_vgg.sk")
+    _pick(page, "Sample", "digits:test")
+    _button(page, "Run channel stats").click()
+    _wait_result(page)
+    expect(fresh(page).get_by_test_id("stPlotlyChart")).to_have_count(2, timeout=60_000)  # drawn lazily
+    fresh(page).get_by_text(re.compile(r"channels in \d+ BatchNorm layers over 450 inputs")).wait_for()
+    _no_exception(page, "channel_stats")
+    assert not fresh(page).get_by_text("Failing checks").count(), "a check of the plug-in failed"
+    page.screenshot(path=SHOTS / "channel_stats_result.png", full_page=True)

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import zoo_built
 from workbench.runtime import RunSpec, pick_device, run
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")]
@@ -14,7 +13,7 @@ def test_auto_picks_cuda():
     assert pick_device("auto") == "cuda"
 
 
-@pytest.mark.skipif(not zoo_built("digits_vgg.sk"), reason="zoo not built")
+@pytest.mark.zoo("digits_vgg.sk")
 def test_attribution_on_cuda_matches_cpu():
     cfg = {"method": "integrated_gradients,grad_cam", "sanity_check": "false"}
     gpu = run(RunSpec("attribution", "digits_vgg.sk", "digits:test:8", cfg, device="auto"))

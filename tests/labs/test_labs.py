@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import zoo_built
 from workbench.core.analyzer import get_analyzer
 from workbench.core.cards import get_card
 from workbench.core.config import from_dict
@@ -53,7 +52,7 @@ def test_malformed_lab_files_are_refused_with_the_step_named():
                   '"prompt": "p", "answer": "value:1"}}\n```\n', "x")
 
 
-@pytest.mark.skipif(not zoo_built("digits_vgg.sk"), reason="zoo not built")
+@pytest.mark.zoo("digits_vgg.sk")
 def test_reference_answers_come_from_runs_and_wrong_answers_are_wrong():
     lab = get_lab("attribution")
     results = run_all(lab)
@@ -67,7 +66,7 @@ def test_reference_answers_come_from_runs_and_wrong_answers_are_wrong():
     assert check_answers(lab, wrong, results)["score"] == 0
 
 
-@pytest.mark.skipif(not zoo_built("digits_vgg.sk"), reason="zoo not built")
+@pytest.mark.zoo("digits_vgg.sk")
 def test_cli_lab_list_and_check(tmp_path):
     p = subprocess.run([sys.executable, "-m", "workbench.cli", "lab", "list", "--json"], capture_output=True,
                        text=True, timeout=120)
@@ -91,7 +90,7 @@ def _wait(at: AppTest, cond, seconds=180):
     return cond()
 
 
-@pytest.mark.skipif(not zoo_built("digits_vgg.sk"), reason="zoo not built")
+@pytest.mark.zoo("digits_vgg.sk")
 def test_apptest_walks_the_attribution_lab_to_the_end():
     at = AppTest.from_file(str(ROOT / "workbench" / "app.py"), default_timeout=120)
     at.run()

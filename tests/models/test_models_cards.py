@@ -13,7 +13,8 @@ import torch
 import models.zoo as zoo
 from workbench.core.analyzer import KINDS
 from workbench.core.cards import get_card, list_cards
-from workbench.data.registry import _digits, _mnist1d, get_samples
+from workbench.data.builtin import _digits, _mnist1d
+from workbench.data.registry import get_samples
 
 EXPECTED = {"efficientnet_lite0.imagenet", "digits_vgg.sk", "digits_resnet.sk", "mnist1d_cnn.default",
             "resnet18.untrained", "resnet50.untrained", "vgg16.untrained", "alexnet.untrained"}

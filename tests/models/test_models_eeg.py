@@ -11,7 +11,6 @@ from torch import nn
 from models.architectures import EEGInterpretableCNN
 from models.eeg_fit import fit, freeze_batch_statistics
 from models.preprocess import EEG_SCALE_UV, eeg_batch, eeg_preprocess
-from tests.conftest import zoo_built
 from workbench.core.cards import get_card
 from workbench.core.errors import DataError
 from workbench.data import get_samples
@@ -62,7 +61,7 @@ def test_preprocessing_removes_channel_means_and_scales():
     assert np.allclose(out * EEG_SCALE_UV, w - w.mean(-1, keepdims=True), atol=1e-4)
     with pytest.raises(DataError):
         eeg_batch(np.zeros((2, 29, 384)))
-    from workbench.data.registry import Sample
+    from workbench.core.sample import Sample
 
     with pytest.raises(DataError, match="EEG models take"):
         eeg_preprocess(Sample("x", "signal", np.zeros((1, 40), np.float32)))
@@ -94,7 +93,7 @@ def test_short_training_learns_the_synthetic_task_and_leaves_global_rng_alone():
     assert acc >= 0.85 and not model.training
 
 
-@pytest.mark.skipif(not zoo_built("eeg_compact.synth"), reason="zoo not built: run `make zoo`")
+@pytest.mark.zoo("eeg_compact.synth")
 def test_zoo_weights_reach_the_recipe_target():
     from workbench.runtime import load_model
 

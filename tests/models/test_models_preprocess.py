@@ -8,7 +8,8 @@ import pytest
 import models.zoo as zoo
 from models import preprocess as pp
 from workbench.core.errors import DataError
-from workbench.data.registry import Sample, dataset_arrays, get_samples
+from workbench.core.sample import Sample
+from workbench.data.registry import dataset_arrays, get_samples
 
 CARDS = {c.id: c for c in zoo.CARDS}
 IMAGE_CARDS = sorted(k for k, c in CARDS.items() if c.kind == "image2d")

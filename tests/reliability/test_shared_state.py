@@ -155,7 +155,8 @@ def test_non_finite_outputs_fail_a_visible_check(toy_card):
 
     card = dataclasses.replace(toy_card, id="toy_nan.test", build=_NaNNet, loader=lambda c: _NaNNet().eval())
     register_card(card, replace=True)
-    from workbench.data import Sample, store_upload
+    from workbench.core.sample import Sample
+    from workbench.data import store_upload
 
     img = np.zeros((16, 16), np.float32)
     img[0, 0] = 1.0

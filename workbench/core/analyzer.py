@@ -12,11 +12,11 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 import numpy as np
 
+from workbench.core import plugins
 from workbench.core.config import describe
 from workbench.core.errors import UnknownIdError
 from workbench.core.result import Result
@@ -75,6 +75,31 @@ class Analyzer:
     #: False for analyzers that can build what they study themselves (run gets ``model=None``
     #: when no --model is given)
     needs_model: ClassVar[bool] = True
+    #: a hand-written page under pages/ (a file name, e.g. "lrp.py") that replaces the generic analyzer page
+    #: built from Config metadata; empty = the generic page. Only for pages that add something the
+    #: metadata cannot say (live views, model comparisons, saving artifacts).
+    page: ClassVar[str] = ""
+    #: distributions (pip names) the results depend on beyond torch and numpy, e.g. ("captum",): the
+    #: runner stamps their versions into provenance and the conformance suite requires them there
+    libraries: ClassVar[tuple[str, ...]] = ()
+    #: True when ``run`` explains each sample on its own (arrays and info lists have the sample axis first):
+    #: a data id naming many samples then runs in chunks that are merged (workbench/runtime/dataset_run.py)
+    per_sample: ClassVar[bool] = False
+    #: per_sample analyzers: how a metric or check value combines across chunks, name (fnmatch pattern) ->
+    #: "mean" (weighted by samples; the default), "max", "min", "sum" or "first"
+    aggregate: ClassVar[dict[str, str]] = {}
+    #: per_sample analyzers: fnmatch patterns of the arrays with the sample axis first (empty = inferred:
+    #: those whose length equals the chunk's sample count in every chunk)
+    sample_arrays: ClassVar[tuple[str, ...]] = ()
+    #: per_sample analyzers: array name (fnmatch pattern) -> its sample axis, for arrays where it is not the first
+    sample_axes: ClassVar[dict[str, int]] = {}
+    #: config overrides that make a conformance run take a few seconds on a small zoo model
+    smoke_config: ClassVar[dict] = {}
+    #: a check whose verdict depends on learned weights: the conformance suite requires it to pass on a
+    #: trained model and to break on a weight-randomized copy. None when no check depends on the weights;
+    #: then ``headline_reason`` says why (reported as "not applicable")
+    headline_check: ClassVar[str | None] = None
+    headline_reason: ClassVar[str] = ""
 
     def run(self, model: ModelHandle | None, data: DataBatch | None, config: Any, ctx: Any) -> Result:
         raise NotImplementedError
@@ -89,9 +114,8 @@ class Analyzer:
 
 
 _ANALYZERS: dict[str, type[Analyzer]] = {}
-#: plug-ins that failed to import, shown on the home page and by the CLI
-PLUGIN_ERRORS: dict[str, str] = {}
-_loaded = False
+#: plug-ins that failed to import, shown on the home page and by the CLI (the loader's record)
+PLUGIN_ERRORS = plugins.ERRORS
 
 
 def _check_definition(cls: type[Analyzer]) -> None:
@@ -120,19 +144,8 @@ def register_analyzer(cls: type[Analyzer]) -> type[Analyzer]:
 
 
 def load_plugins() -> None:
-    """Import every module declared in the ``workbench.analyzers`` / ``workbench.models`` groups."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for group in ("workbench.models", "workbench.analyzers"):
-        for ep in entry_points(group=group):
-            try:
-                obj = ep.load()
-                if group == "workbench.analyzers":
-                    _register_entry_point(ep.name, obj)
-            except Exception as e:  # noqa: BLE001 - one broken plug-in must not take down the rest
-                PLUGIN_ERRORS[f"{group}:{ep.name}"] = f"{type(e).__name__}: {e}"
+    """Import every declared plug-in (see :mod:`workbench.core.plugins`)."""
+    plugins.load_all()
 
 
 def _register_entry_point(ep_name: str, obj: Any) -> None:
@@ -145,6 +158,9 @@ def _register_entry_point(ep_name: str, obj: Any) -> None:
         raise TypeError(f"entry point {ep_name!r} names analyzer {obj.name!r}: the two names must be equal")
     if _ANALYZERS.get(obj.name) is not obj:
         register_analyzer(obj)
+
+
+plugins.on_load("workbench.analyzers", _register_entry_point)
 
 
 def get_analyzer(name: str) -> type[Analyzer]:

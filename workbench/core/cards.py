@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench.core import plugins
 from workbench.core.errors import UnknownIdError
 
 WEIGHT_SOURCES = ("package", "zoo", "random", "user", "torch_cache")
@@ -108,9 +109,7 @@ def register_card(card: ModelCard, *, replace: bool = False) -> ModelCard:
 
 
 def get_card(model_id: str) -> ModelCard:
-    from workbench.core.analyzer import load_plugins
-
-    load_plugins()
+    plugins.load("workbench.models")
     if model_id not in _CARDS:
         family, _, tag = (model_id or "").partition(".")
         card = _FACTORIES[family](tag) if family in _FACTORIES and tag else None
@@ -121,7 +120,5 @@ def get_card(model_id: str) -> ModelCard:
 
 
 def list_cards() -> list[ModelCard]:
-    from workbench.core.analyzer import load_plugins
-
-    load_plugins()
+    plugins.load("workbench.models")
     return [_CARDS[k] for k in sorted(_CARDS)]

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from workbench.core import plugins
 from workbench.core.errors import DataError
 
 FORMAT_VERSION = 1
@@ -39,7 +40,8 @@ class Check:
 
 @dataclasses.dataclass
 class Provenance:
-    """Where a result came from: enough to reproduce it."""
+    """Where a result came from: enough to reproduce it. ``dtype``: the precision the analyzer computed in,
+    as it states in ``result.info["dtype"]`` (e.g. "float64"), else the run's dtype."""
 
     model_id: str = ""
     weights_sha256: str = ""
@@ -52,6 +54,20 @@ class Provenance:
     created: str = ""
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelArtifact:
+    """A model a result carries, ready to become a zoo card (``workbench zoo add-artifact DIR``).
+
+    ``state_dict``: parameter/buffer name -> numpy array for the architecture of the zoo card
+    ``base_model``; layer widths may be smaller than the base's (structural pruning), the loader
+    rebuilds the architecture at the stored sizes. ``label``: a short default name for the new card.
+    """
+
+    base_model: str
+    state_dict: dict
+    label: str
+
+
 def _num(v: Any) -> Any:
     """JSON-safe number: NaN/inf become strings so they are visible, not silently null."""
     if v is None:
@@ -62,6 +78,28 @@ def _num(v: Any) -> Any:
     if math.isfinite(v):
         return v
     return str(v)
+
+
+def _result_class(analyzer: str) -> type:
+    """The Result subclass the analyzer declared, found through the registry: its entry point is
+    imported first, so a fresh process loads results without importing the analyzer by hand. An
+    analyzer nobody declares (uninstalled plug-in) falls back to the base class: metrics and checks
+    still read, figures are empty."""
+    if analyzer not in Result.classes:  # the result module alone (no torch), if the package declares it
+        plugins.load(RESULTS_GROUP, analyzer)
+    if analyzer not in Result.classes:
+        plugins.load("workbench.analyzers", analyzer)
+    return Result.classes.get(analyzer, Result)
+
+
+#: entry points ``name = "package.module:ResultSubclass"`` (name = the analyzer's name)
+RESULTS_GROUP = "workbench.results"
+
+
+def _register_result(name: str, obj: Any) -> None:
+    if not (isinstance(obj, type) and issubclass(obj, Result)):
+        raise TypeError(f"entry point {name!r} in {RESULTS_GROUP} must name a Result subclass, got {obj!r}")
+    Result.classes.setdefault(name, obj)
 
 
 def _unnum(v: Any) -> Any:
@@ -120,6 +158,23 @@ class Result:
         """One paragraph of plain text for reports. Subclasses may override."""
         return ""
 
+    def _repr_html_(self) -> str:
+        """Jupyter: title, checks (pass/FAIL), metrics, provenance and the Plotly figures, offline
+        (workbench.core.notebook; every user string escaped)."""
+        from workbench.core.notebook import result_html
+
+        return result_html(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        from workbench.core.notebook import result_text
+
+        return {"text/html": self._repr_html_(), "text/plain": result_text(self)}
+
+    def model_artifact(self) -> ModelArtifact | None:
+        """The model this result carries (e.g. a pruned network), or None. Analyzers whose result
+        holds one override this; the CLI and the app save it as a zoo card without knowing the analyzer."""
+        return None
+
     # -- persistence ---------------------------------------------------------------
     def to_json(self) -> dict:
         return {
@@ -144,7 +199,7 @@ class Result:
 
     @classmethod
     def from_json(cls, doc: dict, arrays: dict | None = None) -> Result:
-        klass = Result.classes.get(doc.get("analyzer", ""), Result)
+        klass = _result_class(doc.get("analyzer", ""))
         res = klass.__new__(klass)
         Result.__init__(
             res, analyzer=doc["analyzer"], model=doc.get("model", ""), data=doc.get("data", ""),
@@ -171,3 +226,6 @@ class Result:
             with np.load(npz, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
         return cls.from_json(doc, arrays)
+
+
+plugins.on_load(RESULTS_GROUP, _register_result)

@@ -27,12 +27,11 @@ import functools
 
 import numpy as np
 
+# the layout is shared with the recording readers (workbench.io.eeg); re-exported here for callers
+from workbench.core.eeg_layout import CHANNELS, CLASS_NAMES, SFREQ, WINDOW
+from workbench.core.sample import Sample
+
 NAME = "eeg_synth.drowsy"
-CHANNELS = ("Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "FT7", "FC3", "FCz", "FC4", "FT8", "T3", "C3", "Cz",
-            "C4", "T4", "TP7", "CP3", "CPz", "CP4", "TP8", "T5", "P3", "Pz", "P4", "T6", "O1", "Oz", "O2")
-SFREQ = 128.0
-WINDOW = 384  # 3 s at 128 Hz
-CLASS_NAMES = ("alert", "drowsy")
 SEED = 2022
 #: windows per subject: a third of the real per-subject counts, rounded to even (balanced classes)
 WINDOWS_PER_SUBJECT = (62, 44, 50, 50, 74, 56, 34, 88, 104, 36, 76)
@@ -158,7 +157,7 @@ def default_windows(seed: int = SEED, per_class_per_subject: int = 16) -> np.nda
     return np.array(sorted(picks), dtype=np.int64)
 
 
-def _selection(rest: str, seed: int) -> np.ndarray:
+def selection(rest: str, seed: int = SEED) -> np.ndarray:
     """Window indices named by the part of a data id after ``eeg_synth.drowsy:``."""
     from workbench.core.errors import DataError
 
@@ -187,14 +186,17 @@ def _selection(rest: str, seed: int) -> np.ndarray:
     return idx
 
 
-def samples(rest: str = "", seed: int = SEED) -> list:
-    """Samples for a data id ``eeg_synth.drowsy[:sel]``: array float32 (30, 384) in uV, label 0/1, and
-    meta {subject, mask (30, 384) bool, sfreq, channels, units}."""
-    from workbench.data.registry import Sample
+def samples(rest: str = "", seed: int = SEED) -> list[Sample]:
+    """Samples for a data id ``eeg_synth.drowsy[:sel]`` (see :func:`samples_at`)."""
+    return samples_at(selection(rest, seed).tolist(), seed)
 
+
+def samples_at(indices: list[int], seed: int = SEED) -> list[Sample]:
+    """Windows by index: array float32 (30, 384) in uV, label 0/1, and meta {subject, mask (30, 384) bool,
+    sfreq, channels, units}."""
     d = generate(seed)
     out = []
-    for i in _selection(rest, seed).tolist():
+    for i in indices:
         y = int(d["y"][i])
         meta = {"subject": int(d["subject"][i]), "mask": d["mask"][i], "sfreq": SFREQ, "channels": CHANNELS,
                 "units": "uV"}

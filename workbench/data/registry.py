@@ -1,220 +1,224 @@
-"""Built-in data sets (sklearn digits, generated mnist1d, bundled skimage pictures) and uploads."""
+"""The one registry of data sets, and samples addressed by data id.
+
+A data set is a :class:`Dataset` subclass registered with :func:`register_dataset` (or declared by
+another package under the entry-point group ``workbench.datasets``, ``name = "package.module:Class"``).
+A data id is ``NAME[:SELECTOR]``; the registry finds the class by NAME and asks it to open the rest
+(:meth:`Dataset.open`): built-in sets take the selector directly, user sets (``folder:``, ``npz:``,
+``edf:``) first read a path. The selector grammar every set shares (:meth:`Dataset.select`):
+
+  ``""``             the set's default selection (its default split)
+  ``test``           every sample of a labelled split (``train``, ``test``; ``all`` = the whole set)
+  ``test:16``        the first 16 samples of the split;  ``test:0-449``  positions 0..449 of the split
+  ``17``, ``3,7``    samples by index in the whole set;  ``0-99``        indices 0..99 (inclusive)
+"""
 
 from __future__ import annotations
 
-import functools
-import os
-import random
-from dataclasses import dataclass, field
-from pathlib import Path
+import re
+from typing import ClassVar
 
-import numpy as np
+from workbench.core import plugins
+from workbench.core.errors import DataError, InputTooLargeError, UnknownIdError
+from workbench.core.sample import MODEL_KINDS_FOR, SAMPLE_KINDS, Sample
 
-from workbench.core.cache import BoundedCache
-from workbench.core.errors import DataError, UnknownIdError
-
-# skimage pictures that ship inside the wheel (the others download: never use them)
-SKIMAGE_IMAGES = ("astronaut", "brick", "camera", "cat", "cell", "checkerboard", "chelsea", "clock",
-                  "coffee", "coins", "colorwheel", "grass", "gravel", "horse", "hubble_deep_field",
-                  "immunohistochemistry", "logo", "microaneurysms", "moon", "page", "retina",
-                  "rocket", "shepp_logan_phantom", "text")
-MNIST1D_SEED = 42
-#: generated 2-D toy sets (Yeom et al.'s pruning toy): sklearn make_moons / make_circles, fixed seed
-TOY2D_SETS = ("moons", "circles")
-TOY2D_SEED = 0
-TOY2D_SPLIT = (1000, 500)  # train, test
-_UPLOADS = BoundedCache(32)
+_DATASETS: dict[str, type[Dataset]] = {}
+_NAME = re.compile(r"^[a-z][a-z0-9_.]*$")
+_RANGE = re.compile(r"^(\d+)-(\d+)$")
+#: samples one data id may name (user folders and arrays are checked against the io limits as well)
+MAX_SELECTED = 20000
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One raw input. ``array``: image float32 (H, W) or (H, W, 3) in [0, 1];
-    signal float32 (C, T) in its own units; vector float32 (D,) feature values.
-    ``label`` is the class index when known."""
+class Dataset:
+    """Base class of a data set. Subclasses set the class attributes and implement :meth:`items` and
+    :meth:`get`; sets with their own id grammar override :meth:`select`.
 
-    id: str
-    kind: str  # "image" | "signal" | "vector"
-    array: np.ndarray
-    label: int | None = None
-    label_name: str = ""
-    source: str = ""
-    #: optional extras, e.g. EEG: subject, ground-truth mask (C, T) bool, sfreq, channel names
-    meta: dict = field(default_factory=dict, compare=False)
+    ``kind``: the samples' kind ("image", "signal", "vector"); ``model_kinds``: the model kinds
+    (``ModelCard.kind``) it suits, by default those of its sample kind; ``splits``: labelled splits
+    (e.g. ("train", "test")); ``default_split``: what the bare name selects; ``listed``: offered in
+    pickers (False for sets that need a path, e.g. ``folder:``)."""
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = ""
+    model_kinds: ClassVar[tuple[str, ...]] = ()
+    about: ClassVar[str] = ""
+    size: ClassVar[int] = 0
+    classes: ClassVar[int] = 0
+    splits: ClassVar[tuple[str, ...]] = ()
+    default_split: ClassVar[str] = ""
+    listed: ClassVar[bool] = True
+
+    # -- what a subclass implements ---------------------------------------------------------------
+    def items(self, split: str = "") -> list[str]:
+        """Every sample id of ``split`` ("" or "all": the whole set), in a fixed order."""
+        raise NotImplementedError
+
+    def get(self, sample_id: str) -> Sample:
+        """One sample by its id (as listed by :meth:`items`)."""
+        raise NotImplementedError
+
+    # -- shared behaviour ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, rest: str, expect: str = "") -> tuple[Dataset, str]:
+        """The data set an id names and the selector left over; built-in sets take ``rest`` whole.
+        ``expect``: the sample kind the caller's model takes ("" unknown), for sets that cannot tell."""
+        return cls(), rest
+
+    @classmethod
+    def suits(cls) -> tuple[str, ...]:
+        return cls.model_kinds or MODEL_KINDS_FOR.get(cls.kind, ())
+
+    def load(self, ids: list[str]) -> list[Sample]:
+        """Samples for ids from :meth:`select` (subclasses may read many at once)."""
+        return [self.get(i) for i in ids]
+
+    def select(self, selector: str) -> list[str]:
+        """Sample ids named by ``selector`` (see the module docstring); DataError when it names none."""
+        sel = selector.strip()
+        head, _, tail = sel.partition(":")
+        if sel == "":
+            return self.items(self.default_split)
+        if head in (*self.splits, "all"):
+            ids = self.items("" if head == "all" else head)
+            return _pick(ids, tail, f"{self.name}:{head}", head=True) if tail else ids
+        return _pick(self.items(""), sel, self.name, head=False)
+
+    def preview(self, limit: int = 24) -> list[str]:
+        """A few single-sample ids for pickers."""
+        return self.items(self.default_split)[:limit]
+
+    def set_ids(self) -> list[str]:
+        """Many-sample ids for data-set runs: every labelled split (e.g. ``digits:test``)."""
+        return [f"{self.name}:{s}" for s in self.splits]
+
+    @classmethod
+    def describe(cls) -> dict:
+        return {"name": cls.name, "kind": cls.kind, "model_kinds": list(cls.suits()), "size": cls.size,
+                "classes": cls.classes, "splits": list(cls.splits), "about": cls.about}
 
 
-@functools.lru_cache(maxsize=1)
-def _digits() -> dict:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    d = load_digits()
-    x = (d.images / 16.0).astype(np.float32)
-    idx = np.arange(len(x))
-    tr, te = train_test_split(idx, test_size=0.25, random_state=0, stratify=d.target)
-    return {"x": x, "y": d.target.astype(np.int64), "train": np.sort(tr), "test": np.sort(te)}
-
-
-@functools.lru_cache(maxsize=2)
-def _mnist1d(num_samples: int = 5000, seed: int = MNIST1D_SEED) -> dict:
-    """mnist1d generated locally (never ``get_dataset``: it downloads and writes a pickle)."""
-    from mnist1d.data import get_dataset_args, make_dataset
-
-    args = get_dataset_args()
-    args.num_samples, args.seed = num_samples, seed
-    state_np, state_py = np.random.get_state(), random.getstate()  # make_dataset reseeds globals
+def _pick(ids: list[str], spec: str, where: str, *, head: bool) -> list[str]:
+    """ids[...] by ``N`` (the first N when ``head``, else index N), ``a-b`` (inclusive) or ``i,j,k``."""
+    n = len(ids)
+    m = _RANGE.match(spec)
     try:
-        d = make_dataset(args)
-    finally:
-        np.random.set_state(state_np)
-        random.setstate(state_py)
-    x = np.concatenate([d["x"], d["x_test"]]).astype(np.float32)
-    y = np.concatenate([d["y"], d["y_test"]]).astype(np.int64)
-    n_tr = len(d["y"])
-    return {"x": x, "y": y, "train": np.arange(n_tr), "test": np.arange(n_tr, len(y))}
+        if m:
+            a, b = int(m.group(1)), int(m.group(2))
+            if a > b:
+                raise DataError(f"{where}:{spec} is an empty range",
+                                f"write start-end with start <= end, e.g. 0-{n - 1}")
+            idx = list(range(a, b + 1))
+        elif head and spec.isdigit():
+            idx = list(range(min(int(spec), n)))
+        else:
+            idx = [int(p) for p in spec.split(",")]
+    except ValueError:
+        raise DataError(f"data id {where}:{spec!r} is not an index, a range a-b, a list or split:N",
+                        f"e.g. {where}:0, {where}:0-9 or {where}:3,7") from None
+    if not idx or any(i < 0 or i >= n for i in idx):
+        raise DataError(f"{where} index out of range in {spec!r} (0..{n - 1})")
+    if len(idx) > MAX_SELECTED:
+        raise InputTooLargeError(f"{where}:{spec} names {len(idx)} samples, over the {MAX_SELECTED} limit",
+                                 "select a range")
+    return [ids[i] for i in idx]
 
 
-@functools.lru_cache(maxsize=2)
-def _toy2d(name: str) -> dict:
-    """moons (noise 0.1) or circles (noise 0.1, factor 0.3), 1500 points from seed 0: first 1000 train, last 500
-    test (sklearn shuffles the points, so both splits are balanced in expectation)."""
-    from sklearn.datasets import make_circles, make_moons
+# -- the registry -------------------------------------------------------------------------------------
 
-    n = sum(TOY2D_SPLIT)
-    if name == "moons":
-        x, y = make_moons(n_samples=n, noise=0.1, random_state=TOY2D_SEED)
-    else:
-        x, y = make_circles(n_samples=n, noise=0.1, factor=0.3, random_state=TOY2D_SEED)
-    return {"x": x.astype(np.float32), "y": y.astype(np.int64), "train": np.arange(TOY2D_SPLIT[0]),
-            "test": np.arange(TOY2D_SPLIT[0], n)}
+def _check_definition(cls: type[Dataset]) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, Dataset)):
+        raise TypeError(f"{cls!r} is not a Dataset subclass")
+    if not _NAME.match(cls.name or ""):
+        raise TypeError(f"data set name {cls.name!r} is not lower-case (letters, digits, '_' and '.')")
+    if cls.kind not in SAMPLE_KINDS:
+        raise TypeError(f"data set {cls.name}: kind must be one of {SAMPLE_KINDS}, not {cls.kind!r}")
 
 
-def dataset_arrays(name: str, split: str = "train", **kwargs) -> tuple[np.ndarray, np.ndarray]:
-    """Raw arrays of a built-in set: digits (N, 8, 8) in [0, 1], mnist1d (N, 40), moons / circles (N, 2);
-    labels int64."""
-    if name == "digits":
-        d = _digits()
-    elif name == "mnist1d":
-        d = _mnist1d(**kwargs)
-    elif name == "eeg_synth.drowsy":  # x (N, 30, 384) uV; subjects and masks: eeg_synth.eeg_arrays
-        from workbench.data.eeg_synth import eeg_arrays
+def register_dataset(cls: type[Dataset]) -> type[Dataset]:
+    """Class decorator: validate the definition and add the data set under ``cls.name``."""
+    _check_definition(cls)
+    existing = _DATASETS.get(cls.name)
+    if existing is not None and existing.__qualname__ != cls.__qualname__:
+        raise TypeError(f"data set name {cls.name!r} is already registered by {existing}")
+    _DATASETS[cls.name] = cls
+    return cls
 
-        d = eeg_arrays(split, **kwargs)
-        return d["x"], d["y"]
-    elif name in TOY2D_SETS:
-        d = _toy2d(name)
-    else:
-        raise UnknownIdError(f"no array data set {name!r}", "use digits, mnist1d, moons or circles")
-    if split not in ("train", "test", "all"):
-        raise DataError(f"split {split!r} is not train, test or all")
-    idx = np.arange(len(d["y"])) if split == "all" else d[split]
-    return d["x"][idx], d["y"][idx]
+
+def _register_entry_point(ep_name: str, obj) -> None:
+    if not (isinstance(obj, type) and issubclass(obj, Dataset)):
+        raise TypeError(f"entry point {ep_name!r} must name a Dataset subclass (package.module:Class), got {obj!r}")
+    if obj.name != ep_name:
+        raise TypeError(f"entry point {ep_name!r} names data set {obj.name!r}: the two names must be equal")
+    if _DATASETS.get(obj.name) is not obj:
+        register_dataset(obj)
+
+
+plugins.on_load("workbench.datasets", _register_entry_point)
+
+
+def get_dataset(name: str) -> type[Dataset]:
+    if name not in _DATASETS:
+        plugins.load("workbench.datasets")
+    try:
+        return _DATASETS[name]
+    except KeyError:
+        raise UnknownIdError(f"no data set {name!r}", f"known: {', '.join(sorted(_DATASETS))}") from None
+
+
+def all_datasets() -> list[type[Dataset]]:
+    plugins.load("workbench.datasets")
+    return [_DATASETS[k] for k in sorted(_DATASETS)]
+
+
+def datasets_for(model_kind: str) -> list[str]:
+    """Names of the listed data sets whose samples a model of ``model_kind`` takes (for pickers)."""
+    return [d.name for d in all_datasets() if d.listed and model_kind in d.suits()]
 
 
 def list_datasets() -> list[dict]:
-    return [
-        {"name": "digits", "kind": "image", "size": 1797, "classes": 10,
-         "about": "sklearn's 1797 real 8x8 handwritten digits (fixed 75/25 split, seed 0)"},
-        {"name": "mnist1d", "kind": "signal", "size": 5000, "classes": 10,
-         "about": "mnist1d, generated locally (seed 42): 40-sample 1-D digit signals"},
-        {"name": "skimage", "kind": "image", "size": len(SKIMAGE_IMAGES), "classes": 0,
-         "about": "real pictures bundled in scikit-image (chelsea, coffee, astronaut, ...)"},
-        {"name": "eeg_synth.drowsy", "kind": "signal", "size": 674, "classes": 2,
-         "about": "synthetic drowsiness EEG (seeded): 11 subjects, 30 channels, 3-s windows at 128 Hz, "
-                  "posterior alpha bursts with ground-truth masks"},
-        {"name": "moons", "kind": "vector", "size": sum(TOY2D_SPLIT), "classes": 2,
-         "about": "sklearn make_moons, 2-D points, noise 0.1, seed 0 (1000 train / 500 test)"},
-        {"name": "circles", "kind": "vector", "size": sum(TOY2D_SPLIT), "classes": 2,
-         "about": "sklearn make_circles, 2-D points, noise 0.1, factor 0.3, seed 0 (1000 train / 500 test)"},
-    ]
+    return [d.describe() for d in all_datasets() if d.listed]
 
 
 def list_items(name: str, limit: int = 24) -> list[str]:
-    """A few ids of a data set, for pickers."""
-    if name == "skimage":
-        return [f"skimage:{n}" for n in SKIMAGE_IMAGES]
-    if name == "digits":
-        return [f"digits:{i}" for i in _digits()["test"][:limit]]
-    if name == "mnist1d":
-        return [f"mnist1d:{i}" for i in _mnist1d()["test"][:limit]]
-    if name in TOY2D_SETS:
-        return [f"{name}:{i}" for i in _toy2d(name)["test"][:limit]]
-    if name == "upload":
-        return [f"upload:{k}" for k in list(_UPLOADS._data)]
-    if name == "eeg_synth.drowsy":
-        from workbench.data.eeg_synth import list_ids
-
-        return list_ids(limit)
-    raise UnknownIdError(f"no data set {name!r}", "use digits, mnist1d, moons, circles or skimage")
+    """A few single-sample ids of a data set, for pickers."""
+    return get_dataset(name)().preview(limit)
 
 
-def _skimage(name: str) -> Sample:
-    if name not in SKIMAGE_IMAGES:
-        raise UnknownIdError(f"no bundled skimage picture {name!r}",
-                             f"choose one of {', '.join(SKIMAGE_IMAGES)}")
-    import skimage.data
-
-    img = np.asarray(getattr(skimage.data, name)())
-    if img.ndim == 3 and img.shape[2] == 4:
-        img = img[..., :3]
-    arr = img.astype(np.float32)
-    arr = arr / 255.0 if img.dtype == np.uint8 else (arr - arr.min()) / max(np.ptp(arr), 1e-12)
-    return Sample(f"skimage:{name}", "image", arr, None, "", "scikit-image bundled picture")
+def list_sets(name: str) -> list[str]:
+    """Many-sample ids of a data set (its labelled splits), for data-set runs."""
+    return get_dataset(name)().set_ids()
 
 
-def _indexed(name: str, rest: str) -> list[Sample]:
-    d = _toy2d(name) if name in TOY2D_SETS else _digits() if name == "digits" else _mnist1d()
-    parts = rest.split(":")
-    try:
-        if len(parts) == 2 and parts[0] in ("train", "test"):
-            idx = list(d[parts[0]][: int(parts[1])])
-        else:
-            idx = [int(p) for p in rest.split(",")]
-    except ValueError:
-        raise DataError(f"data id {name}:{rest!r} is not an index, a list or split:N",
-                        f"e.g. {name}:0 or {name}:test:16") from None
-    n = len(d["y"])
-    if not idx or any(i < 0 or i >= n for i in idx):
-        raise DataError(f"{name} index out of range in {rest!r} (0..{n - 1})")
-    kind = "vector" if name in TOY2D_SETS else "image" if name == "digits" else "signal"
-    out = []
-    for i in idx:
-        arr = d["x"][i] if kind in ("image", "vector") else d["x"][i][None, :]
-        out.append(Sample(f"{name}:{i}", kind, arr.astype(np.float32), int(d["y"][i]),
-                          str(int(d["y"][i])), name))
-    return out
+# -- resolving data ids ----------------------------------------------------------------------------------
 
+def resolve(data_id: str, kind: str = "") -> tuple[Dataset, list[str]]:
+    """The data set and the sample ids a data id names, without decoding any sample. ``kind``: the sample
+    kind the caller expects ("image", "signal", "vector"; "" = any), used where a file cannot tell."""
+    from workbench.data.paths import path_id
 
-def store_upload(sample: Sample) -> str:
-    """Keep a decoded upload in a bounded store; return its data id."""
-    _UPLOADS.put(sample.id.split(":", 1)[1], sample)
-    return sample.id
-
-
-def get_samples(data_id: str) -> list[Sample]:
-    """Resolve a data id (or an image path) to samples. Raises a typed error otherwise."""
     data_id = (data_id or "").strip()
     name, _, rest = data_id.partition(":")
-    if name in ("digits", "mnist1d", *TOY2D_SETS) and rest:
-        return _indexed(name, rest)
-    if name == "skimage" and rest:
-        return [_skimage(rest)]
-    if name == "eeg_synth.drowsy":
-        from workbench.data.eeg_synth import samples
+    if name not in _DATASETS:
+        plugins.load("workbench.datasets")
+    if name not in _DATASETS:
+        name, _, rest = path_id(data_id).partition(":")  # a bare file or folder path
+    ds, selector = get_dataset(name).open(rest, kind)
+    return ds, ds.select(selector)
 
-        return samples(rest)
-    if name == "upload" and rest:
-        s = _UPLOADS.get(rest)
-        if s is None:
-            raise UnknownIdError(f"upload {rest!r} is no longer in memory", "upload the image again")
-        return [s]
-    if Path(data_id).suffix.lower() in (".mat", ".edf", ".bdf", ".fif"):  # EEG files: workbench.io.eeg
-        from workbench.io.eeg import load_eeg_file
 
-        return load_eeg_file(data_id)
-    if data_id and (os.sep in data_id or Path(data_id).suffix) and Path(data_id).exists():
-        from workbench.io.images import load_image_file
+def get_samples(data_id: str, kind: str = "") -> list[Sample]:
+    """Resolve a data id (or a path to an image, an EEG file, an array or a folder) to samples.
+    Raises a typed error otherwise. ``kind``: as for :func:`resolve`."""
+    ds, ids = resolve(data_id, kind)
+    return ds.load(ids)
 
-        return [load_image_file(data_id)]
-    raise UnknownIdError(f"no data {data_id!r}",
-                         "use digits:N, digits:test:N, mnist1d:N, moons:N, circles:test:N, skimage:NAME "
-                         "or a PNG/JPEG path")
+
+def dataset_arrays(name: str, split: str = "train", **kwargs):
+    """Raw arrays of a built-in set that has them (``arrays(split)``): digits (N, 8, 8) in [0, 1],
+    mnist1d (N, 40), eeg_synth.drowsy (N, 30, 384) uV, moons / circles (N, 2); labels int64."""
+    cls = get_dataset(name)
+    if not hasattr(cls, "arrays"):
+        raise UnknownIdError(f"no array data set {name!r}",
+                             f"use {', '.join(d.name for d in all_datasets() if hasattr(d, 'arrays'))}")
+    if split not in ("train", "test", "all"):
+        raise DataError(f"split {split!r} is not train, test or all")
+    return cls().arrays(split, **kwargs)

@@ -1,7 +1,7 @@
 """EEG recordings in: Cui et al.'s preprocessed ``.mat`` windows, and EDF / BDF / FIF through MNE.
 
 Every file becomes a list of 3-s windows in the drowsiness layout the EEG models take: the 30
-channels of :data:`workbench.data.eeg_synth.CHANNELS` in that order, 128 Hz, 384 samples, float32
+channels of :data:`workbench.core.eeg_layout.CHANNELS` in that order, 128 Hz, 384 samples, float32
 microvolts. Sizes are checked before anything is decoded (:mod:`workbench.io.limits`), EDF/BDF
 headers are pre-parsed by :mod:`workbench.io.edf_header`, and every library failure becomes an
 :class:`EegFileError` with a one-line cause and a hint.
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.core.eeg_layout import CHANNELS, CLASS_NAMES, SFREQ, WINDOW
 from workbench.core.errors import InputTooLargeError
-from workbench.data.eeg_synth import CHANNELS, CLASS_NAMES, SFREQ, WINDOW
-from workbench.data.registry import Sample
+from workbench.core.sample import Sample
 from workbench.io import limits
 from workbench.io.edf_header import EegFileError, check_edf_header
 
@@ -269,6 +269,52 @@ def load_raw(p: Path, size: int) -> list[Sample]:
             "recording_channels": picks}
     return [Sample(f"{p.name}#{i}", "signal", x[i], None, "", f"{p.name} {i * WINDOW / SFREQ:g}-"
                    f"{(i + 1) * WINDOW / SFREQ:g} s", dict(meta, start_s=i * WINDOW / SFREQ)) for i in range(n_win)]
+
+
+
+def load_recording_windows(path: str | Path, window_s: float) -> tuple[np.ndarray, tuple[str, ...], float]:
+    """Any EDF / BDF / FIF recording -> consecutive non-overlapping windows of ``window_s`` seconds over
+    all its channels, at the file's own rate (for signal models that do not take the EEG layout).
+
+    Returns x (N, C, T) float32 in microvolts, the channel names and the rate in Hz. Sizes are checked
+    before the samples are decoded; EegFileError / InputTooLargeError with one line otherwise."""
+    p = Path(path).expanduser()
+    if p.suffix.lower() not in limits.EEG_FORMATS or p.suffix.lower() == ".mat":
+        raise EegFileError("format", f"{p.name} is not an EDF, BDF or FIF recording", "give a .edf, .bdf or .fif file")
+    st = _stat(p)
+    x, names, sfreq = _windows_cached(str(p.resolve()), st.st_size, st.st_mtime_ns, float(window_s))
+    return x, names, sfreq
+
+
+@functools.lru_cache(maxsize=2)
+def _windows_cached(path: str, size: int, mtime_ns: int, window_s: float) -> tuple[np.ndarray, tuple, float]:
+    p = Path(path)
+    raw = _read_mne(p, size)
+    n_ch, sfreq = len(raw.ch_names), float(raw.info["sfreq"])
+    if n_ch == 0:
+        raise EegFileError("zero_channels", f"{p.name} holds no channel")
+    t = int(round(window_s * sfreq))
+    if t < 2:
+        raise EegFileError("too_short", f"{p.name}: a {window_s:g}-s window at {sfreq:g} Hz holds under 2 samples",
+                           "use a longer window")
+    n_win = raw.n_times // t
+    if n_win < 1:
+        raise EegFileError("too_short", f"{p.name} lasts {raw.n_times / sfreq:.2f} s, shorter than one "
+                                        f"{window_s:g}-s window")
+    if n_win > limits.MAX_EEG_WINDOWS or n_ch * n_win * t * 4 > limits.MAX_EEG_DECODED_BYTES:
+        raise InputTooLargeError(f"{p.name}: {n_win} windows of {n_ch} x {t} samples, over the limit of "
+                                 f"{limits.MAX_EEG_WINDOWS} windows / {limits.MAX_EEG_DECODED_BYTES >> 20} MB",
+                                 "cut the recording or use longer windows")
+    try:
+        data = raw.get_data(start=0, stop=n_win * t) * 1e6  # MNE holds volts
+    except Exception as e:  # noqa: BLE001 - MNE raises many types on corrupt files
+        raise EegFileError("truncated", f"{p.name}: reading the samples failed ({type(e).__name__})",
+                           "the file may be truncated or corrupt") from None
+    x = np.ascontiguousarray(np.asarray(data, dtype=np.float32).reshape(n_ch, n_win, t).transpose(1, 0, 2))
+    if not np.isfinite(x).all():
+        raise EegFileError("not_finite", f"{p.name} holds NaN or infinite samples")
+    x.flags.writeable = False  # cached and shared between callers
+    return x, tuple(raw.ch_names), sfreq
 
 
 UPLOAD_KEEP = 4

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from workbench.core.errors import DataError, InputTooLargeError
-from workbench.data.registry import Sample
+from workbench.core.sample import Sample
 from workbench.io import limits
 
 
@@ -81,3 +81,53 @@ def load_image_file(path: str | Path) -> Sample:
         raise InputTooLargeError(f"{p.name} is {size / 1e6:.1f} MB, over the "
                                  f"{limits.MAX_IMAGE_BYTES / 1e6:.0f} MB limit")
     return decode_image(p.read_bytes(), p.name)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _image_files(folder: Path, budget: list[int]) -> list[Path]:
+    """PNG/JPEG files directly in ``folder`` (no hidden files, no symbolic links), sorted by name;
+    ``budget[0]`` counts the directory entries still allowed to be scanned."""
+    out = []
+    for entry in sorted(folder.iterdir()):
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise InputTooLargeError(f"{folder} holds over {limits.MAX_FOLDER_ENTRIES} entries",
+                                     "point at a smaller folder")
+        if entry.name.startswith(".") or entry.is_symlink():
+            continue
+        if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
+            out.append(entry)
+    return out
+
+
+def scan_image_folder(root: str | Path) -> tuple[list[Path], list[int | None], tuple[str, ...]]:
+    """The images of a folder, in the ImageFolder layout when it has one: ``root/<class>/*.png`` gives
+    class = sub-folder name (classes sorted by name, labels their indices); images directly in ``root``
+    (and no sub-folders with images) are unlabelled. Nothing is decoded here; counts and total bytes are
+    checked against :mod:`workbench.io.limits`. Returns (paths, labels, class names)."""
+    p = Path(root).expanduser()
+    if not p.is_dir():
+        raise DataError(f"{p} is not a folder", "give a folder of PNG/JPEG images (one sub-folder per class)")
+    budget = [limits.MAX_FOLDER_ENTRIES]
+    subdirs = [d for d in sorted(p.iterdir()) if d.is_dir() and not d.is_symlink() and not d.name.startswith(".")]
+    by_class = [(d.name, _image_files(d, budget)) for d in subdirs]
+    by_class = [(name, files) for name, files in by_class if files]
+    if by_class:
+        classes = tuple(name for name, _ in by_class)
+        paths = [f for _, files in by_class for f in files]
+        labels: list[int | None] = [i for i, (_, files) in enumerate(by_class) for _ in files]
+    else:
+        classes, paths = (), _image_files(p, budget)
+        labels = [None] * len(paths)
+    if not paths:
+        raise DataError(f"{p} holds no PNG/JPEG image", "put images in it, or one sub-folder of images per class")
+    if len(paths) > limits.MAX_DATASET_SAMPLES:
+        raise InputTooLargeError(f"{p} holds {len(paths)} images, over the {limits.MAX_DATASET_SAMPLES} limit",
+                                 "point at a smaller folder")
+    total = sum(f.stat().st_size for f in paths)
+    if total > limits.MAX_FOLDER_BYTES:
+        raise InputTooLargeError(f"{p} holds {total / 1e9:.1f} GB of images, over the "
+                                 f"{limits.MAX_FOLDER_BYTES / 1e9:.0f} GB limit", "point at a smaller folder")
+    return paths, labels, classes

@@ -19,3 +19,11 @@ MAX_EEG_RECORD_SECONDS = 60.0
 MAX_EEG_SECONDS = 4 * 3600.0
 MAX_EEG_WINDOWS = 5000
 EEG_FORMATS = (".mat", ".edf", ".bdf", ".fif")
+
+# user data sets (workbench.data.user): a folder of images, an .npz/.npy array, an EDF/BDF recording
+MAX_DATASET_SAMPLES = 20000  # samples one data id may name
+MAX_FOLDER_ENTRIES = 50000  # directory entries scanned under an image folder (bounds the walk)
+MAX_FOLDER_BYTES = 2 * 1024 * 1024 * 1024  # total size of the image files of one folder
+MAX_ARRAY_BYTES = 1024 * 1024 * 1024  # an .npy file, or one member of an .npz, as decoded
+MAX_ARRAY_FILE_BYTES = 1024 * 1024 * 1024  # the .npz / .npy file on disk
+ARRAY_DTYPES = "biufU"  # numpy dtype kinds accepted in user arrays (bool, int, uint, float; text for names)

@@ -17,23 +17,29 @@ import numpy as np
 
 from workbench.core.analyzer import DataBatch, ModelHandle, get_analyzer
 from workbench.core.cache import BoundedCache
-from workbench.core.cards import ModelCard, get_card
+from workbench.core.cards import ModelCard
 from workbench.core.config import from_dict, to_dict
 from workbench.core.errors import ComputeError, ConfigError, DataError, UnsupportedModelError
 from workbench.core.hooks import count_hooks
 from workbench.core.result import Check, Provenance, Result
-from workbench.data import get_samples
+from workbench.core.sample import SAMPLE_KIND_FOR, Sample
+from workbench.data import get_samples, resolve
 from workbench.runtime.context import RunContext
+from workbench.runtime.dataset_run import Plan, chunk_size, run_chunks
 from workbench.runtime.device import pick_device
 from workbench.runtime.gate import GATE
+from workbench.runtime.session import explain_failure, lookup_card
 
 _MODELS = BoundedCache(4)  # pristine loaded models, shared read-only across runs
-_VERSIONED = ("torch", "torchvision", "captum", "zennit", "numpy", "cnn-workbench")
+#: always stamped; an analyzer adds the libraries it declares (``Analyzer.libraries``, e.g. captum, zennit)
+_VERSIONED = ("torch", "torchvision", "numpy", "cnn-workbench")
 
 
 @dataclass
 class RunSpec:
-    """What to run: analyzer name, model id, data id (or path), config values (strings allowed)."""
+    """What to run: analyzer name, model id, data id (or path), config values (strings allowed).
+    ``card``: a model card to run instead of looking ``model`` up (e.g. a session card of an in-memory
+    module; ``model`` then defaults to its id). Ids of session cards (``session.*``) resolve too."""
 
     analyzer: str
     model: str
@@ -42,6 +48,11 @@ class RunSpec:
     device: str = "auto"
     seed: int = 0
     batch_size: int = 32
+    card: ModelCard | None = None
+
+    def __post_init__(self) -> None:
+        if self.card is not None and not self.model:
+            self.model = self.card.id
 
 
 @dataclass
@@ -51,9 +62,9 @@ class _Cached:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _versions() -> dict:
+def _versions(libraries: tuple[str, ...] = ()) -> dict:
     out = {"python": platform.python_version()}
-    for name in _VERSIONED:
+    for name in (*_VERSIONED, *libraries):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -73,7 +84,7 @@ def _load(card: ModelCard, device: str) -> _Cached:
 
 def load_model(model_id: str, device: str = "auto") -> ModelHandle:
     """A shared, pristine model handle (do not mutate it; analyzers get copies when they must)."""
-    card = get_card(model_id)
+    card = lookup_card(model_id)
     dev = pick_device(device)
     cached = _load(card, dev)
     return ModelHandle(card, cached.module, dev, cached.sha256)
@@ -82,22 +93,23 @@ def load_model(model_id: str, device: str = "auto") -> ModelHandle:
 @contextlib.contextmanager
 def shared_model(model_id: str, device: str = "auto") -> Iterator[ModelHandle]:
     """The shared model, held exclusively for the ``with`` block (for hooks outside the runner)."""
-    card = get_card(model_id)
+    card = lookup_card(model_id)
     dev = pick_device(device)
     cached = _load(card, dev)
     with cached.lock:
         yield ModelHandle(card, cached.module, dev, cached.sha256)
 
 
-def make_batch(card: ModelCard, data_id: str, device: str) -> DataBatch:
-    """Resolve a data id and preprocess it with the card's own preprocessing."""
+def make_batch(card: ModelCard, data_id: str, device: str, samples: list[Sample] | None = None) -> DataBatch:
+    """Resolve a data id (or take its ``samples``, already loaded) and preprocess them with the card's
+    own preprocessing."""
     import torch
 
-    samples = get_samples(data_id)
-    kinds = {"image2d": "image", "signal1d": "signal", "eeg": "signal", "vector": "vector"}
-    wrong = [s.id for s in samples if s.kind != kinds.get(card.kind)]
+    if samples is None:
+        samples = get_samples(data_id, SAMPLE_KIND_FOR.get(card.kind, ""))
+    wrong = [s for s in samples if s.kind != SAMPLE_KIND_FOR.get(card.kind)]
     if wrong:
-        raise DataError(f"{wrong[0]} is a {samples[0].kind}, but {card.id} takes {card.kind} input",
+        raise DataError(f"{wrong[0].id} is a {wrong[0].kind}, but {card.id} takes {card.kind} input",
                         f"try its default data {card.default_data}")
     x = np.stack([np.asarray(card.preprocess(s), dtype=np.float32) for s in samples])
     disp = np.stack([np.asarray(card.display(s), dtype=np.float32) for s in samples])
@@ -127,6 +139,11 @@ def _run_guarded(cls, handle: ModelHandle, batch, config, ctx, seed: int, shared
     try:
         with GATE.exclusive() if cls.exclusive else GATE.shared():
             return cls().run(handle, batch, config, ctx)
+    except Exception as e:  # the user's own model failing is their bad input: one line, not a traceback
+        explained = explain_failure(e, cls.name, handle.card)
+        if explained is None:
+            raise
+        raise explained from e
     finally:
         left = count_hooks(handle.module) - before
         changed = shared and _fingerprint(handle.module) != state
@@ -166,7 +183,7 @@ def run(spec: RunSpec, ctx: RunContext | None = None) -> Result:
         with GATE.exclusive() if cls.exclusive else GATE.shared():
             result = cls().run(None, None, config, ctx)
         return _stamp(result, cls, config, None, str(getattr(config, "dataset", "") or ""), "", ctx, spec.seed, t0)
-    card = get_card(spec.model)
+    card = spec.card if spec.card is not None else lookup_card(spec.model)
     if card.kind not in cls.supports:
         raise UnsupportedModelError(f"{cls.name} does not support {card.kind} models like {card.id}",
                                     f"it supports {', '.join(cls.supports)}")
@@ -174,20 +191,51 @@ def run(spec: RunSpec, ctx: RunContext | None = None) -> Result:
         raise UnsupportedModelError(f"{cls.name} does not handle {card.task} models like {card.id}",
                                     f"it handles {', '.join(cls.tasks)} models")
     data_id = spec.data or card.default_data
+    if cls.needs_data and cls.per_sample:  # many samples: in chunks, merged (workbench/runtime/dataset_run.py)
+        dataset, ids = resolve(data_id, SAMPLE_KIND_FOR.get(card.kind, ""))
+        if len(ids) > 1:
+            return _run_dataset(cls, config, card, (dataset, ids, data_id), ctx, spec, t0)
     batch = make_batch(card, data_id, ctx.device) if cls.needs_data else None  # bad data fails fast
     ctx.progress(0.0, f"loading {card.id}")
     cached = _load(card, ctx.device)
+    result = _execute(cls, cached, ModelHandle(card, cached.module, ctx.device, cached.sha256), batch, config,
+                      ctx, spec.seed)
+    return _stamp(result, cls, config, card, data_id if batch is not None else "", cached.sha256, ctx,
+                  spec.seed, t0)
+
+
+def _execute(cls, cached: _Cached, handle: ModelHandle, batch, config, ctx: RunContext, seed: int) -> Result:
+    """The guarded analyzer call on ``handle`` (the shared module of ``cached``): a private copy for
+    analyzers that mutate, else the shared module held exclusively (hooks are per-module state)."""
     if cls.mutates_model:  # a private copy: the shared model is only read while copying
         with cached.lock:
             module = copy.deepcopy(cached.module)
-        result = _run_guarded(cls, ModelHandle(card, module, ctx.device, cached.sha256), batch, config,
-                              ctx, spec.seed, shared=False)
-    else:  # one run at a time on a shared module (hooks are per-module state)
-        with cached.lock:
-            result = _run_guarded(cls, ModelHandle(card, cached.module, ctx.device, cached.sha256),
-                                  batch, config, ctx, spec.seed, shared=True)
-    return _stamp(result, cls, config, card, data_id if batch is not None else "", cached.sha256, ctx,
-                  spec.seed, t0)
+        return _run_guarded(cls, dataclasses.replace(handle, module=module), batch, config, ctx, seed, shared=False)
+    with cached.lock:
+        return _run_guarded(cls, handle, batch, config, ctx, seed, shared=True)
+
+
+def _run_dataset(cls, config, card: ModelCard, data: tuple, ctx: RunContext, spec: RunSpec, t0: float) -> Result:
+    """A per-sample analyzer over every sample of ``data`` = (data set, sample ids, data id), chunk by chunk
+    through the same guarded call as a single run; one merged, stamped Result."""
+    dataset, ids, data_id = data
+    ctx.progress(0.0, f"loading {card.id}")
+    cached = _load(card, ctx.device)
+    handle = ModelHandle(card, cached.module, ctx.device, cached.sha256)
+
+    def run_chunk(chunk_ids: list[str], sub: RunContext) -> tuple[Result, list]:
+        batch = make_batch(card, data_id, sub.device, dataset.load(chunk_ids))
+        return _execute(cls, cached, handle, batch, config, sub, spec.seed), batch.labels
+
+    result = run_chunks(Plan(ids, run_chunk, chunk_size(spec.batch_size)), ctx, cls)
+    return _stamp(result, cls, config, card, data_id, cached.sha256, ctx, spec.seed, t0)
+
+
+def _computed_dtype(result: Result, ctx: RunContext) -> str:
+    """The precision the analyzer computed in: its own statement (``result.info["dtype"]``, e.g. LRP or
+    LinearScope run in float64) wins over the run's default, so provenance never claims float32 falsely."""
+    stated = result.info.get("dtype")
+    return stated if isinstance(stated, str) and stated else ctx.dtype
 
 
 def _stamp(result: Result, cls, config, card: ModelCard | None, data_id: str, sha: str, ctx: RunContext,
@@ -201,7 +249,7 @@ def _stamp(result: Result, cls, config, card: ModelCard | None, data_id: str, sh
                                else f"{bad} NaN/inf values in the stored arrays"))
     result.provenance = Provenance(
         model_id=result.model, weights_sha256=sha, data_id=data_id, seed=seed,
-        device=ctx.device, dtype=ctx.dtype, versions=_versions(),
+        device=ctx.device, dtype=_computed_dtype(result, ctx), versions=_versions(cls.libraries),
         duration_s=round(time.perf_counter() - t0, 4),
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     ctx.progress(1.0, "done")

@@ -11,14 +11,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import os
 import re
 from pathlib import Path
 
 from workbench.core.cards import ModelCard, get_card, list_cards, register_card
-from workbench.core.errors import ConfigError, WeightsError
+from workbench.core.errors import ConfigError, WeightsError, WorkbenchError
+from workbench.core.result import ModelArtifact
 from workbench.io.weights import load_user_safetensors, sha256_file
+
+log = logging.getLogger(__name__)
 
 
 def home() -> Path:
@@ -70,22 +74,53 @@ def add_user_weights(base_id: str, data: bytes, label: str = "upload") -> str:
     return card.id
 
 
-def load_user_cards() -> list[str]:
-    """Register every stored user upload (called once at start-up by the app and CLI)."""
+class UserCards(list):
+    """The ids of the user cards registered (a list of str), with ``skipped``: one line per stored upload
+    that could not be registered ("<file>: <reason>"), for the app and the CLI to show."""
+
+    def __init__(self, ids=(), skipped=()) -> None:
+        super().__init__(ids)
+        self.skipped: list[str] = list(skipped)
+
+
+def _why(e: Exception) -> str:
+    if isinstance(e, WorkbenchError):
+        return e.one_line()
+    if isinstance(e, KeyError):
+        return f"the note lacks the field {e}"
+    if isinstance(e, json.JSONDecodeError):
+        return "the note is not valid JSON"
+    first = (str(e).strip().splitlines() or [""])[0][:120]
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
+
+
+def _user_card_from_note(note: Path) -> ModelCard:
+    meta = json.loads(note.read_text())
+    weights = note.with_suffix(".safetensors")
+    if not weights.exists():
+        raise WeightsError(f"{weights.name} is missing", "upload the weights again")
+    base = get_card(meta["base"])
+    make = _pruned_card if meta.get("pruned") else _user_card
+    return make(base, weights, meta["sha256"], meta.get("label", ""))
+
+
+def load_user_cards() -> UserCards:
+    """Register every stored user upload (called once at start-up by the app and CLI). An upload that
+    cannot be registered is skipped, never silently: it is listed in ``.skipped`` and logged as a warning."""
     list_cards()
-    ids = []
+    out = UserCards()
     d = home() / "user_weights"
     for note in sorted(d.glob("*.json")) if d.exists() else []:
         try:
-            meta = json.loads(note.read_text())
-            base = get_card(meta["base"])
-            make = _pruned_card if meta.get("pruned") else _user_card
-            card = make(base, note.with_suffix(".safetensors"), meta["sha256"], meta.get("label", ""))
-        except (OSError, ValueError, KeyError, Exception):  # noqa: BLE001 - a bad note is skipped
+            card = _user_card_from_note(note)
+        except Exception as e:  # noqa: BLE001 - any bad upload is skipped, with its reason
+            line = f"user weights {note.stem}: skipped ({_why(e)})"
+            out.skipped.append(line)
+            log.warning(line)
             continue
         register_card(card, replace=True)
-        ids.append(card.id)
-    return ids
+        out.append(card.id)
+    return out
 
 
 # ---- pruned models (structural pruning changes layer sizes) -------------------------------------
@@ -179,3 +214,9 @@ def add_pruned_weights(base_id: str, state_dict: dict, label: str = "pruned") ->
     card = _pruned_card(base, path, sha, label)
     register_card(card, replace=True)
     return card.id
+
+
+def add_model_artifact(artifact: ModelArtifact, label: str = "") -> str:
+    """Save the model a result carries (:meth:`Result.model_artifact`) as a zoo card; return its id.
+    The analyzer is never named: any result that declares an artifact works."""
+    return add_pruned_weights(artifact.base_model, artifact.state_dict, label or artifact.label)

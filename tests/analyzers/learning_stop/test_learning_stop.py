@@ -28,7 +28,6 @@ from analyzers.learning_stop.rules import (
     saved_pct,
 )
 from analyzers.learning_stop.train import PaperCNN, optimizer_factory, split_validation
-from tests.conftest import zoo_built
 from workbench.core.cards import ModelCard, get_card, list_cards, register_card
 from workbench.core.errors import ConfigError, UnsupportedModelError
 from workbench.core.hooks import count_hooks
@@ -277,13 +276,11 @@ def test_a_run_trains_monitors_and_leaves_the_shared_model_untouched(bars_card):
     assert len(r.figures()) == 6
 
 
-def test_no_hooks_left_after_an_error_and_cards_without_data_are_refused(bars_card, toy_card):
-    shared = load_model(bars_card, "cpu").module
+def test_bad_layers_and_cards_without_data_are_refused(bars_card, toy_card):
     with pytest.raises(ConfigError):
         run(RunSpec("learning_stop", bars_card, None, {**FAST, "layers": "features.0,no_such"}, device="cpu"))
     with pytest.raises(ConfigError):
         run(RunSpec("learning_stop", bars_card, None, {"network": "paper_cnn", "init": "pretrained"}))
-    assert count_hooks(shared) == 0
     with pytest.raises(UnsupportedModelError, match="no built-in training data"):
         run(RunSpec("learning_stop", toy_card.id, None, FAST, device="cpu"))
 
@@ -297,13 +294,10 @@ def test_really_stop_ends_training_at_the_rule_and_train_on_marks_it(bars_card):
     assert not any(c.name == "accuracy_kept" for c in stop.checks)  # no end to compare with
 
 
-def test_result_round_trips_and_runs_overlay(bars_card, tmp_path):
+def test_runs_overlay(bars_card, tmp_path):
     a = run(RunSpec("learning_stop", bars_card, None, {**FAST, "lr": "0.05", "seed": "1"}, device="cpu"))
     b = run(RunSpec("learning_stop", bars_card, None, {**FAST, "lr": "0.01", "seed": "2"}, device="cpu"))
     assert not np.array_equal(a.arrays["mu"], b.arrays["mu"])
-    back = Result.load(a.save(tmp_path / "a"))
-    assert type(back).__name__ == "LearningStopResult" and back.metrics == a.metrics
-    assert all(np.array_equal(back.arrays[k], a.arrays[k]) for k in a.arrays)
     over = type(a).overlay([a, b])
     figs = Result.load(over.save(tmp_path / "o")).figures()
     assert len(figs) == 2 and len(figs[0].data) == 6 and "lr=0.01" in str(figs[1].data[0].cells.values)
@@ -343,7 +337,7 @@ def test_digits_paper_cnn_stops_early_without_losing_accuracy(bars_card):
     assert next(c for c in r.checks if c.name == "accuracy_kept").passed
 
 
-@pytest.mark.skipif(not zoo_built("digits_vgg.sk"), reason="zoo not built: run `make zoo`")
+@pytest.mark.zoo("digits_vgg.sk")
 def test_digits_vgg_card_runs_with_its_stage_outputs():
     card = get_card("digits_vgg.sk")
     net = card.build()
@@ -353,10 +347,10 @@ def test_digits_vgg_card_runs_with_its_stage_outputs():
 
 # ---- the page -------------------------------------------------------------------------------------------
 
-APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
+APP = str(Path(__file__).resolve().parents[3] / "workbench" / "app.py")
 
 
-@pytest.mark.skipif(not zoo_built("digits_vgg.sk"), reason="zoo not built: run `make zoo`")
+@pytest.mark.zoo("digits_vgg.sk")
 def test_page_trains_live_and_overlays_two_runs():
     from streamlit.testing.v1 import AppTest
 

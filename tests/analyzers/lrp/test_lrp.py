@@ -11,14 +11,12 @@ import pytest
 import torch
 from torch import nn
 
-from tests.conftest import zoo_built
 from workbench.core.cards import ModelCard, list_cards, register_card
 from workbench.core.errors import ConfigError
 from workbench.core.hooks import count_hooks
-from workbench.core.result import Result
 from workbench.runtime import RunSpec, load_model, run
 
-APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
+APP = str(Path(__file__).resolve().parents[3] / "workbench" / "app.py")
 EXACT = {"dtype": "float64", "epsilon": "1e-9", "stabilizer": "1e-9", "sanity_check": "false"}
 
 
@@ -96,6 +94,28 @@ def test_bias_free_float64_input_relevance_equals_the_logit(nobias_card, composi
     assert abs(r.metrics["bias_absorbed_fraction"]) < 1e-6
     assert r.info["trustworthy"] and _check(r, "canonized").passed
     assert any("residual" in n for n in r.info["canonizer_notes"])
+    assert r.provenance.dtype == "float64"  # the precision of the pass, not the run's float32 default
+    assert r.info["input_bounds"] == "card preprocessing" and r.info["input_bounds_note"] == ""
+    assert (_check(r, "input_bounds_from_preprocessing").passed if composite != "epsilon_plus_flat"
+            else all(c.name != "input_bounds_from_preprocessing" for c in r.checks))
+
+
+def test_a_card_whose_preprocessing_fails_gets_data_range_bounds_and_says_so():
+    """No silent fallback: z^B bounds from the batch's range are reported in info and fail a check."""
+    import dataclasses
+
+    from analyzers._shared.lrp import input_bounds
+
+    def broken(sample):
+        raise ValueError("no flat pictures here")
+
+    x = torch.linspace(-1, 1, 2 * 256).reshape(2, 1, 16, 16)
+    b = input_bounds(dataclasses.replace(NOBIAS, preprocess=broken), x)
+    assert b.source == "data range" and "ValueError: no flat pictures here" in b.note
+    assert float(b.low.min()) == -1.0 and float(b.high.max()) == 1.0
+    good = input_bounds(NOBIAS, x)
+    assert good.source == "card preprocessing" and good.note == ""
+    assert input_bounds(None, x).source == "data range"
 
 
 def test_controls_break_conservation(nobias_card):
@@ -110,7 +130,7 @@ def test_controls_break_conservation(nobias_card):
     assert raw.figures()[0].layout.title.text.startswith("No heat map")
 
 
-@pytest.mark.skipif(not zoo_built("digits_resnet.sk"), reason="zoo not built: run `make zoo`")
+@pytest.mark.zoo("digits_resnet.sk")
 def test_ledger_closes_on_the_batchnorm_resnet_and_leaves_the_shared_model_alone():
     module = load_model("digits_resnet.sk", "cpu").module
     before = {k: v.clone() for k, v in module.state_dict().items()}
@@ -123,8 +143,6 @@ def test_ledger_closes_on_the_batchnorm_resnet_and_leaves_the_shared_model_alone
                        r.arrays["explained_logit"])
     assert count_hooks(module) == 0 and "forward" not in module.__dict__
     assert all(torch.equal(v, module.state_dict()[k]) for k, v in before.items())
-    back = Result.load(r.save(Path("/tmp") / f"lrp-test-{time.time_ns()}"))
-    assert back.metrics == r.metrics and len(back.figures()) >= 4
     with pytest.raises(ConfigError):
         run(RunSpec("lrp", "digits_resnet.sk", "digits:0", {"target": "99"}))
     assert count_hooks(module) == 0
@@ -151,7 +169,7 @@ def test_an_error_mid_pass_reverts_canonizers_and_hooks(nobias_card, monkeypatch
     assert all(bn.eps == 1e-5 for bn in model.modules() if isinstance(bn, nn.BatchNorm2d))
 
 
-@pytest.mark.skipif(not zoo_built("efficientnet_lite0.imagenet"), reason="efficientnet-lite0 package missing")
+@pytest.mark.zoo("efficientnet_lite0.imagenet")
 def test_efficientnet_is_canonized_but_its_biases_swallow_the_logit_and_we_say_so():
     """EfficientNet-Lite0 (BN after every conv, ReLU6, 9 skip additions): the traced canonizer merges all 49
     BatchNorms and routes every skip through a Sum, so the books close; but with EpsilonPlusFlat the merged
@@ -163,7 +181,7 @@ def test_efficientnet_is_canonized_but_its_biases_swallow_the_logit_and_we_say_s
     assert epf.figures()[0].layout.title.text.startswith("No heat map")
 
 
-@pytest.mark.skipif(not zoo_built("digits_vgg.sk"), reason="zoo not built: run `make zoo`")
+@pytest.mark.zoo("digits_vgg.sk")
 def test_randomization_changes_the_map_and_the_no_op_control_fails():
     r = run(RunSpec("lrp", "digits_vgg.sk", "digits:test:4", {}, device="cpu"))
     assert r.metrics["sanity_rank_corr"] < 0.5 and _check(r, "randomization").passed
@@ -171,8 +189,7 @@ def test_randomization_changes_the_map_and_the_no_op_control_fails():
     assert same.metrics["sanity_rank_corr"] > 0.99 and not _check(same, "randomization").passed
 
 
-@pytest.mark.skipif(not (zoo_built("mnist1d_cnn.default") and zoo_built("toy_mlp.moons")),
-                    reason="zoo not built: run `make zoo`")
+@pytest.mark.zoo("mnist1d_cnn.default", "toy_mlp.moons")
 @pytest.mark.parametrize("model,data,shape", [("mnist1d_cnn.default", "mnist1d:test:2", (2, 1, 40)),
                                               ("toy_mlp.moons", "moons:test:3", (3, 2))])
 def test_signals_and_vectors_close_their_books(model, data, shape):
@@ -182,7 +199,7 @@ def test_signals_and_vectors_close_their_books(model, data, shape):
     assert len(r.figures()) >= 4 and r.summary()
 
 
-@pytest.mark.skipif(not zoo_built("digits_resnet.sk"), reason="zoo not built: run `make zoo`")
+@pytest.mark.zoo("digits_resnet.sk")
 def test_page_explains_and_prunes_and_saves_the_pruned_model(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
@@ -207,3 +224,19 @@ def test_page_explains_and_prunes_and_saves_the_pruned_model(tmp_path, monkeypat
     next(b for b in at.button if b.label == "Save pruned model").click().run()
     assert not at.exception and any("digits_vgg.pruned_" in s.value for s in at.success)
     assert list((tmp_path / "user_weights").glob("digits_vgg.pruned_*.safetensors"))
+
+
+def test_canonizers_leave_no_attribute_shadowing_a_parameter_or_buffer():
+    """zennit 1.0 restores merged layers with object.__setattr__; ours puts every tensor back where nn.Module
+    keeps it, so a later resize or dtype change reaches forward (it failed on pruning before the fix)."""
+    from analyzers._shared.lrp import plan_canonization
+
+    model = _build()
+    x = torch.randn(2, 1, 16, 16)
+    handles = [h for c in plan_canonization(model).canonizers for h in c.apply(model)]
+    for h in reversed(handles):
+        h.remove()
+    assert [(n, k) for n, m in model.named_modules() for k in (*m._parameters, *m._buffers) if k in vars(m)] == []
+    model.bn.running_mean = model.bn.running_mean + 1.0  # a buffer swap must be seen by forward
+    assert torch.equal(model.double()(x.double()), model(x.double()))
+    assert model.bn.running_mean.dtype == torch.float64 and model.conv.bias is None

@@ -16,14 +16,12 @@ from torch import nn
 
 from analyzers.receptive_field import erf as rf_erf
 from analyzers.receptive_field.graph import analyze
-from analyzers.receptive_field.growth import growth_experiment, stack_map
+from analyzers.receptive_field.growth import Stack, growth_experiment, stack_map
 from analyzers.receptive_field.probe import probe_network, probe_size, run_probe
-from tests.conftest import zoo_built
+from tests.conftest import require_zoo
 from workbench.core.cards import ModelCard, list_cards, register_card
 from workbench.core.errors import ConfigError, UnknownIdError
-from workbench.core.hooks import count_hooks
-from workbench.core.result import Result
-from workbench.runtime import RunContext, RunSpec, load_model, run
+from workbench.runtime import RunContext, RunSpec, run
 
 
 def _rf(model: nn.Module, layer: str, shape=(1, 32, 32)):
@@ -188,12 +186,9 @@ def test_one_dimensional_model_in_milliseconds_on_an_eeg_card():
         return F.interpolate(t, size=128, mode="linear")[0].numpy()
 
     list_cards()
-    try:
-        from workbench.data import get_samples
+    from workbench.data import get_samples
 
-        get_samples("eeg_synth.drowsy")
-    except Exception:  # noqa: BLE001 - the EEG data set lands with the EEG issue
-        pytest.skip("synthetic EEG data set not available")
+    get_samples("eeg_synth.drowsy")  # built in: a failure here is a real error, not a missing extra
     card = ModelCard(id="toy_eeg.rf_test", kind="eeg", title="toy EEG", architecture="EEG1D", input_shape=(4, 128),
                      build=EEG1D, loader=lambda c: EEG1D().eval(), status=lambda c: {"available": True},
                      preprocess=pre, display=pre, weights_source="random", dataset="synthetic",
@@ -205,9 +200,9 @@ def test_one_dimensional_model_in_milliseconds_on_an_eeg_card():
     assert r.metrics["rf_size"] == 60 and r.metrics["rf_size_ms"] == pytest.approx(240.0)
     assert r.metrics["rf_jump_ms"] == pytest.approx(16.0) and r.passed
     assert r.arrays["erf_map"].shape == (128,) and r.figures()
-    if zoo_built("eeg_compact.synth"):  # Cui et al.'s 64-sample depthwise kernels at 128 Hz: 0.5 s
-        z = run(RunSpec("receptive_field", "eeg_compact.synth", config={"layer": "depthwise", "erf": "false"}))
-        assert z.metrics["rf_size_ms"] == 500.0 and z.passed and not z.info["warnings"]
+    require_zoo("eeg_compact.synth")  # Cui et al.'s 64-sample depthwise kernels at 128 Hz: 0.5 s
+    z = run(RunSpec("receptive_field", "eeg_compact.synth", config={"layer": "depthwise", "erf": "false"}))
+    assert z.metrics["rf_size_ms"] == 500.0 and z.passed and not z.info["warnings"]
 
 
 # ---- gradient probe ---------------------------------------------------------------------------
@@ -296,7 +291,7 @@ def test_batched_erf_equals_one_image_at_a_time_and_dilation_widens_it():
     assert np.allclose(plain, math.sqrt(4.0), atol=1e-6) and np.allclose(dil, math.sqrt(6.0), atol=1e-6)
 
 
-@pytest.mark.skipif(not zoo_built("digits_resnet.sk"), reason="zoo not built: run `make zoo`")
+@pytest.mark.zoo("digits_resnet.sk")
 def test_erf_on_a_trained_digits_model_vs_fresh_weights():
     r = run(RunSpec("receptive_field", "digits_resnet.sk", "digits:test:24",
                     {"layer": "layer3", "n_images": "24", "input_size": "64"}, device="cpu"))
@@ -314,12 +309,13 @@ def test_growth_law_exponent_is_one_half_and_uniform_weights_are_exact():
     r = run(RunSpec("receptive_field", "", config={"experiment": "erf_growth"}))
     e = r.metrics["erf_depth_exponent"]
     assert abs(e - 0.5) <= 0.1 and next(c for c in r.checks if c.name == "erf_growth_exponent").passed
-    g = growth_experiment([5, 10, 20, 40], 2, 1, "linear", "uniform", 0)
+    uniform = Stack(2, 1, "linear", "uniform")
+    g = growth_experiment([5, 10, 20, 40], uniform, 0)
     assert np.allclose(g["sigma"][:, 0], np.sqrt(2 * np.array([5, 10, 20, 40]) / 3), atol=1e-9)
     # control: the theoretical RF grows like n, so its exponent is far outside 0.5 +- 0.1
     assert abs(np.polyfit(np.log(g["depths"]), np.log(g["trf"]), 1)[0] - 0.5) > 0.3
     gen = torch.Generator().manual_seed(0)
-    assert rf_erf.axis_std(stack_map(10, 2, 1, "linear", "uniform", gen, dilation_at=4))[0] > g["sigma"][1, 0] + 0.3
+    assert rf_erf.axis_std(stack_map(10, uniform, gen, dilation_at=4))[0] > g["sigma"][1, 0] + 0.3
 
 
 def test_bad_depths_are_a_config_error():
@@ -329,28 +325,21 @@ def test_bad_depths_are_a_config_error():
         run(RunSpec("receptive_field", "", config={"experiment": "model"}))
 
 
-# ---- contracts: hooks, shared model, round trip, page -------------------------------------------
+# ---- the toy card through the runner, and the page (hooks, state, round trip: tests/analyzers/test_conformance_all.py)
 
-def test_no_hooks_left_and_shared_model_untouched_after_run_and_after_an_error(toy_card, tmp_path):
-    module = load_model("toy_cnn.test", "cpu").module
-    before = {k: v.clone() for k, v in module.state_dict().items()}
+def test_the_toy_card_gives_rf_8_and_a_bad_layer_is_a_config_error(toy_card):
     r = run(RunSpec("receptive_field", "toy_cnn.test", "digits:0,5", {"layer": "features.3", "n_images": "4"},
                     device="cpu"))
-    assert count_hooks(module) == 0 and r.metrics["rf_size"] == 8 and r.passed  # 3, pool 2 (r 4 j 2), 3 -> 8
+    assert r.metrics["rf_size"] == 8 and r.passed  # 3, pool 2 (r 4 j 2), 3 -> 8
     with pytest.raises(ConfigError):
         run(RunSpec("receptive_field", "toy_cnn.test", "digits:0", {"layer": "nope"}, device="cpu"))
-    assert count_hooks(module) == 0
-    assert all(torch.equal(before[k], v) for k, v in module.state_dict().items())
-    back = Result.load(r.save(tmp_path / "rf"))
-    assert back.metrics == r.metrics and set(back.arrays) == set(r.arrays)
-    assert all(np.array_equal(back.arrays[k], r.arrays[k]) for k in r.arrays)
-    assert type(back).__name__ == "ReceptiveFieldResult" and len(back.figures()) == len(r.figures()) >= 6
+    assert len(r.figures()) >= 6
 
 
 def test_the_page_opens_without_exception():
     from streamlit.testing.v1 import AppTest
 
-    app = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
+    app = str(Path(__file__).resolve().parents[3] / "workbench" / "app.py")
     at = AppTest.from_file(app, default_timeout=120)
     at.run()
     at.switch_page("../pages/receptive_field.py")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 from threadpoolctl import threadpool_limits
 
@@ -20,12 +19,10 @@ from analyzers.transferability.plots import PAPER_BASE, accuracy_figure
 from analyzers.transferability.scores import leep, logme, logme_literal, softmax
 from analyzers.transferability.similarity import linear_cka, svcca
 from workbench.core.errors import Cancelled, ConfigError
-from workbench.core.hooks import count_hooks
-from workbench.core.result import Result
-from workbench.runtime import RunContext, RunSpec, load_model, run
+from workbench.runtime import RunContext, RunSpec, run
 from workbench.runtime.runner import config_values
 
-APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
+APP = str(Path(__file__).resolve().parents[3] / "workbench" / "app.py")
 SMALL = {"num_samples": 3000, "epochs": 8, "seeds": 2, "cuts": "2,4", "probe_samples": 300}
 TINY = {"dataset": "digits", "cuts": "2", "seeds": 1, "epochs": 2, "umap": False}
 
@@ -185,13 +182,9 @@ def test_runner_fills_dataset_from_data_only_without_model_and_when_unset():
         run(RunSpec("transferability", "", "digits", {"cuts": "9"}))
 
 
-def test_a_given_model_is_refused_and_left_untouched(toy_card):
-    module = load_model("toy_cnn.test", "cpu").module
-    before = {k: v.clone() for k, v in module.state_dict().items()}
+def test_a_given_model_is_refused(toy_card):
     with pytest.raises(ConfigError, match="takes no --model"):
         run(RunSpec("transferability", "toy_cnn.test", None, TINY, device="cpu"))
-    assert count_hooks(module) == 0
-    assert all(torch.equal(before[k], v) for k, v in module.state_dict().items())
 
 
 # ---- the paper's released numbers -------------------------------------------------------------------
@@ -235,12 +228,8 @@ def test_small_scale_targets_hold_on_mnist1d(mnist1d_result):
     assert m["random_frozen_acc_n4"] < m["anb_acc_n4"]
 
 
-def test_result_round_trips_and_draws_every_figure(mnist1d_result, tmp_path):
-    r = mnist1d_result
-    back = Result.load(r.save(tmp_path / "r"))
-    assert type(back).__name__ == "TransferabilityResult" and back.metrics == r.metrics
-    for name, arr in r.arrays.items():
-        np.testing.assert_array_equal(back.arrays[name], arr)
+def test_every_figure_is_drawn(mnist1d_result):
+    back = mnist1d_result
     figs = back.figures()
     kinds = {t.type for f in figs for t in f.data}
     assert len(figs) == 7 and {"heatmap", "table", "scattergl", "scatter"} <= kinds
