@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
-import logging
 import os
 import sys
 from pathlib import Path
@@ -50,7 +49,6 @@ from workbench.core.module_card import (
 
 FAMILY = "user"
 SEED = 0
-log = logging.getLogger(__name__)
 _LOADED: dict[tuple[str, float], object] = {}  # (path, mtime) -> the imported file; bounded by the files named
 _DEFAULT_DATA = {"image2d": "digits:21", "signal1d": "mnist1d:4000", "eeg": "eeg_synth.drowsy",
                  "vector": "moons:1000"}
@@ -205,7 +203,6 @@ def register_all() -> list[str]:
                 ids.append(register_card(card_from_function(fn, user_weights().get(name)), replace=True).id)
             except WorkbenchError as e:
                 plugins.ERRORS[f"{USER_MODELS_ENV}:{path.name}:{name}"] = e.one_line()
-                log.warning("user model %s skipped: %s", name, e.one_line())
     return ids
 
 

@@ -2,19 +2,21 @@
 
     wb.run(analyzer, model=..., data=..., **config) -> Result   # zoo ids or your own nn.Module
     wb.report([r1, r2], "report.html")
-    wb.zoo(), wb.analyzers()
+    wb.zoo(), wb.analyzers(), wb.weights_sha256(module)
 
 The names are loaded on first use, so importing a sub-package (the CLI, the app) does not pull in the runtime.
 """
 
 from __future__ import annotations
 
-__all__ = ["analyzers", "report", "run", "zoo"]
+__all__ = ["analyzers", "report", "run", "weights_sha256", "zoo"]
 
 
 def __getattr__(name: str):
-    if name in __all__:
-        from workbench import api
+    import importlib
 
-        return getattr(api, name)
+    if name == "report":  # the package workbench.report is callable: wb.report(results, path)
+        return importlib.import_module("workbench.report")
+    if name in __all__:
+        return getattr(importlib.import_module("workbench.api"), name)
     raise AttributeError(f"module 'workbench' has no attribute {name!r}")

@@ -132,9 +132,14 @@ def report(results, path: str | Path, title: str = "CNN workbench report") -> Pa
     """One self-contained HTML report of ``results`` (Results, or folders written by ``r.save`` /
     ``workbench run``); returns its path. (``wb.report`` is the package ``workbench.report``, callable
     with the same arguments: Python binds the package to that name once it is imported.)"""
-    from workbench import report as package
+    import importlib
 
-    return package(results, path, title)
+    return importlib.import_module("workbench.report")(results, path, title)
+
+
+def weights_sha256(module) -> str:
+    """The sha256 a session card records for ``module`` (over its state dict): equal weights, equal hash."""
+    return session.state_sha256(module)
 
 
 def zoo() -> list[dict]:

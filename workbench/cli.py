@@ -171,7 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true")
     r = sub.add_parser("run", help="run one analyzer; writes result.json, arrays.npz, report.html")
     r.add_argument("analyzer")
-    r.add_argument("--model", default=None, help="zoo id; optional for analyzers that build their own")
+    r.add_argument("--model", default=None, help="zoo id, or FILE.py:FUNCTION (your own code, returning an "
+                   "nn.Module); optional for analyzers that build their own")
+    r.add_argument("--weights", default=None, help="safetensors weights for --model FILE.py:FUNCTION")
     r.add_argument("--data", default=None, help="data id (digits:0, skimage:chelsea, ...) or image path")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     r.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -193,7 +195,45 @@ def build_parser() -> argparse.ArgumentParser:
     ap = sub.add_parser("app", help="start the Streamlit app")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8501)
+    ap.add_argument("--models", action="append", default=[], metavar="FILE.py",
+                    help="your own model file: every builder function becomes a card user.<function>")
+    ap.add_argument("--weights", action="append", default=[], metavar="FUNCTION=FILE.safetensors",
+                    help="safetensors weights for one function of --models")
     return p
+
+
+def _add_env(name: str, value: str) -> None:
+    os.environ[name] = os.pathsep.join([value, *[v for v in os.environ.get(name, "").split(os.pathsep) if v]])
+
+
+def _user_models(args) -> None:
+    """`run --model FILE.py:FN [--weights W]` and `app --models FILE.py [--weights FN=W]`: the user's own
+    files reach the ``user.*`` card factory through the environment (the app process inherits it)."""
+    from workbench.core.module_card import USER_MODELS_ENV, USER_WEIGHTS_ENV
+
+    if args.cmd == "run":
+        path, sep, fn = (args.model or "").rpartition(":")
+        if not (sep and path.endswith(".py")):
+            if args.weights:
+                raise WorkbenchError("--weights goes with --model FILE.py:FUNCTION",
+                                     "for a zoo architecture use `workbench zoo add ID FILE`")
+            return
+        if not Path(path).is_file():
+            raise WorkbenchError(f"no file {path}", "give --model FILE.py:FUNCTION with an existing file")
+        _add_env(USER_MODELS_ENV, str(Path(path).resolve()))
+        if args.weights:
+            _add_env(USER_WEIGHTS_ENV, f"{fn}={Path(args.weights).resolve()}")
+        args.model = f"user.{fn}"
+    elif args.cmd == "app":
+        for f in args.models:
+            if not (f.endswith(".py") and Path(f).is_file()):
+                raise WorkbenchError(f"no Python file {f}", "give --models FILE.py")
+            _add_env(USER_MODELS_ENV, str(Path(f).resolve()))
+        for w in args.weights:
+            fn, sep, path = w.partition("=")
+            if not (sep and fn and Path(path).is_file()):
+                raise WorkbenchError(f"--weights {w!r} is not FUNCTION=FILE.safetensors with an existing file")
+            _add_env(USER_WEIGHTS_ENV, f"{fn}={Path(path).resolve()}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         from workbench.runtime.zoo import load_user_cards
 
         refuse_unsafe_environment()
+        _user_models(args)
         if args.cmd != "app":
             for line in load_user_cards().skipped:  # a broken upload is named, never dropped silently
                 sys.stderr.write(f"workbench: warning: {line}\n")

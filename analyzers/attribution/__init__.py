@@ -1,8 +1,9 @@
-"""Attribution maps with captum: Integrated Gradients, Saliency, Input x Gradient,
+"""Attribution maps with captum: Integrated Gradients, Saliency, Input x Gradient, Grad-CAM and Occlusion, with
+IG's completeness gap and Adebayo et al.'s model-randomization sanity check.
 
-Exports ``Attribution`` (the analyzer) and ``AttributionResult``. Both load on first use, so that reading a saved result
-(``Result.load``; the ``workbench.results`` entry point names ``analyzers.attribution.result:AttributionResult``) imports
-the result module only, never torch.
+Exports ``Attribution`` (the analyzer) and ``AttributionResult``, both loaded on first use: reading a
+saved result (``Result.load``, through the ``workbench.results`` entry point
+``analyzers.attribution.result:AttributionResult``) imports the result module only, never torch.
 """
 
 from importlib import import_module

@@ -1,8 +1,10 @@
-"""EEG saliency: Cui et al.'s interpretable CNN explained by its own CAM variant, LRP and Integrated
+"""EEG saliency: Cui et al.'s interpretable CNN explained by its own CAM variant, LRP and Integrated Gradients,
+checked against planted ground truth, with a randomization control, a frequency view, the BatchNorm trap
+made visible, and the leave-one-subject-out protocol as an option.
 
-Exports ``EegSaliency`` (the analyzer) and ``EegSaliencyResult``. Both load on first use, so that reading a saved result
-(``Result.load``; the ``workbench.results`` entry point names ``analyzers.eeg_saliency.result:EegSaliencyResult``) imports
-the result module only, never torch.
+Exports ``EegSaliency`` (the analyzer) and ``EegSaliencyResult``, both loaded on first use: reading a
+saved result (``Result.load``, through the ``workbench.results`` entry point
+``analyzers.eeg_saliency.result:EegSaliencyResult``) imports the result module only, never torch.
 """
 
 from importlib import import_module

@@ -1,8 +1,10 @@
 """Kernel spectra: conv-operator singular values (FFT method), filter frequency responses, weight ESD
+diagnostics (WeightWatcher conventions), the empirical NTK spectrum, and the seed paper's locality
+experiment (kernel regression with the NTK of a hierarchical 1-D CNN).
 
-Exports ``KernelSpectra`` (the analyzer) and ``KernelSpectraResult``. Both load on first use, so that reading a saved result
-(``Result.load``; the ``workbench.results`` entry point names ``analyzers.kernel_spectra.result:KernelSpectraResult``) imports
-the result module only, never torch.
+Exports ``KernelSpectra`` (the analyzer) and ``KernelSpectraResult``, both loaded on first use: reading a
+saved result (``Result.load``, through the ``workbench.results`` entry point
+``analyzers.kernel_spectra.result:KernelSpectraResult``) imports the result module only, never torch.
 """
 
 from importlib import import_module

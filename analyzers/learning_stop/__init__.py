@@ -1,8 +1,10 @@
-"""Learning-stop detection (Ahmad, Trahan & Islam, "When do CNNs stop learning?", arXiv 2403.02473):
+"""Learning-stop detection (Ahmad, Trahan & Islam, "When do CNNs stop learning?", arXiv 2403.02473): train a
+fresh copy of a zoo card, record every step the std of each monitored layer's output, and stop once the
+rounded per-epoch means stop changing, without validation data.
 
-Exports ``LearningStop`` (the analyzer) and ``LearningStopResult``. Both load on first use, so that reading a saved result
-(``Result.load``; the ``workbench.results`` entry point names ``analyzers.learning_stop.result:LearningStopResult``) imports
-the result module only, never torch.
+Exports ``LearningStop`` (the analyzer) and ``LearningStopResult``, both loaded on first use: reading a
+saved result (``Result.load``, through the ``workbench.results`` entry point
+``analyzers.learning_stop.result:LearningStopResult``) imports the result module only, never torch.
 """
 
 from importlib import import_module

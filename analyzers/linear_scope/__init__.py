@@ -1,8 +1,8 @@
 """LinearScope: a CNN frozen at its input x0 is an affine map y = A(x0) x + c(x0) (the linear interpreter).
 
-Exports ``LinearScope`` (the analyzer) and ``LinearScopeResult``. Both load on first use, so that reading a saved result
-(``Result.load``; the ``workbench.results`` entry point names ``analyzers.linear_scope.result:LinearScopeResult``) imports
-the result module only, never torch.
+Exports ``LinearScope`` (the analyzer) and ``LinearScopeResult``, both loaded on first use: reading a
+saved result (``Result.load``, through the ``workbench.results`` entry point
+``analyzers.linear_scope.result:LinearScopeResult``) imports the result module only, never torch.
 """
 
 from importlib import import_module

@@ -1,8 +1,8 @@
 """Layer-wise relevance propagation (zennit) with a conservation ledger.
 
-Exports ``LRP`` (the analyzer) and ``LRPResult``. Both load on first use, so that reading a saved result
-(``Result.load``; the ``workbench.results`` entry point names ``analyzers.lrp.result:LRPResult``) imports
-the result module only, never torch.
+Exports ``LRP`` (the analyzer) and ``LRPResult``, both loaded on first use: reading a
+saved result (``Result.load``, through the ``workbench.results`` entry point
+``analyzers.lrp.result:LRPResult``) imports the result module only, never torch.
 """
 
 from importlib import import_module

@@ -1,8 +1,9 @@
-"""Pruning by explaining (Yeom et al. 2021): rank units by LRP relevance on a small labelled reference
+"""Pruning by explaining (Yeom et al. 2021): rank units by LRP relevance on a small labelled reference set and
+remove the least relevant ones, against Taylor, gradient, weight-magnitude and random criteria.
 
-Exports ``LRPPruning`` (the analyzer) and ``LRPPruningResult``. Both load on first use, so that reading a saved result
-(``Result.load``; the ``workbench.results`` entry point names ``analyzers.lrp_pruning.result:LRPPruningResult``) imports
-the result module only, never torch.
+Exports ``LRPPruning`` (the analyzer) and ``LRPPruningResult``, both loaded on first use: reading a
+saved result (``Result.load``, through the ``workbench.results`` entry point
+``analyzers.lrp_pruning.result:LRPPruningResult``) imports the result module only, never torch.
 """
 
 from importlib import import_module

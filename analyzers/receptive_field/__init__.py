@@ -1,8 +1,10 @@
-"""Receptive fields: the exact theoretical RF of every layer of any traceable CNN graph, a gradient
+"""Receptive fields: the exact theoretical RF of every layer of any traceable CNN graph, a gradient probe that
+cross-checks it, the effective RF (Luo et al. 2016) with RepLKNet's high-contribution area ratio (Ding et
+al. 2022), and Luo's sqrt(n) growth-law experiment.
 
-Exports ``ReceptiveField`` (the analyzer) and ``ReceptiveFieldResult``. Both load on first use, so that reading a saved result
-(``Result.load``; the ``workbench.results`` entry point names ``analyzers.receptive_field.result:ReceptiveFieldResult``) imports
-the result module only, never torch.
+Exports ``ReceptiveField`` (the analyzer) and ``ReceptiveFieldResult``, both loaded on first use: reading a
+saved result (``Result.load``, through the ``workbench.results`` entry point
+``analyzers.receptive_field.result:ReceptiveFieldResult``) imports the result module only, never torch.
 """
 
 from importlib import import_module

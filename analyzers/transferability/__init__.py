@@ -1,8 +1,10 @@
-"""Feature transferability (Yosinski, Clune, Bengio & Lipson, NIPS 2014, arXiv:1411.1792) at workbench
+"""Feature transferability (Yosinski, Clune, Bengio & Lipson, NIPS 2014, arXiv:1411.1792) at workbench scale:
+the AnB / BnB / AnB+ / BnB+ grid with a random-frozen-features control, plus linear CKA and SVCCA between
+layers, LogME and LEEP of candidate sources, and UMAP views of one layer.
 
-Exports ``Transferability`` (the analyzer) and ``TransferabilityResult``. Both load on first use, so that reading a saved result
-(``Result.load``; the ``workbench.results`` entry point names ``analyzers.transferability.result:TransferabilityResult``) imports
-the result module only, never torch.
+Exports ``Transferability`` (the analyzer) and ``TransferabilityResult``, both loaded on first use: reading a
+saved result (``Result.load``, through the ``workbench.results`` entry point
+``analyzers.transferability.result:TransferabilityResult``) imports the result module only, never torch.
 """
 
 from importlib import import_module

@@ -37,10 +37,11 @@ MAX_RESULT_BYTES = 2 * 1024**3
 #: samples per chunk (at least the run's batch size): large enough to amortize per-chunk work
 #: (forward pass, model copies), small enough that one chunk's inputs and maps stay small
 CHUNK_SAMPLES = 128
-#: samples per analyzer batch inside a chunk on the CPU: there large batches are memory-bound, not faster
-#: (IG on digits_vgg.sk, 128 samples, one thread: 32 per batch = 512 rows per forward took 9-12 s of CPU,
-#: 8 per batch 6.2-6.8 s, a plain captum loop 6.9-8.6 s); on a GPU the run's batch size stands
-CPU_BATCH = 8
+#: samples per analyzer batch inside a chunk on the CPU, where large batches are memory-bound, not faster:
+#: IG (64 steps, 16 per forward) on digits_vgg.sk, 128 test digits, one thread, CPU seconds of 3 interleaved
+#: rounds: 32 per batch (512 rows per forward) 9-12 s; 8 per batch 8.4-9.5; 4 per batch 7.2-9.5; a plain
+#: captum loop (64 rows) 7.8-10.8. On a GPU the run's batch size stands (there batches pay)
+CPU_BATCH = 4
 
 
 @dataclass
