@@ -57,7 +57,9 @@ def _free_port() -> int:
 def server():
     port = _free_port()
     # no file watcher: an edit in the tree during the run must not make Streamlit re-import modules
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
+    # the user's own model file, as `workbench app --models examples/my_models.py` passes it to the app
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
+           "WORKBENCH_USER_MODELS": str(ROOT / "examples" / "my_models.py")}
     proc = subprocess.Popen(["make", "-s", "run", f"PORT={port}"], cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
@@ -247,3 +249,21 @@ def test_plugin_gets_a_generated_page_that_runs_it(server, page):
     _no_exception(page, "channel_stats")
     assert not fresh(page).get_by_text("Failing checks").count(), "a check of the plug-in failed"
     page.screenshot(path=SHOTS / "channel_stats_result.png", full_page=True)
+
+
+def test_users_own_model_file_appears_and_lrp_runs_on_it(server, page):
+    """`workbench app --models examples/my_models.py`: its builder is the card user.build_net in every
+    page's model list; pick it on the LRP page, run LRP and see the map."""
+    assert _nav(page, "Layer-wise relevance propagation") == "Layer-wise relevance propagation"
+    # the Explain tab comes first; the Prune tab's model box (hidden) follows it
+    box = fresh(page).get_by_test_id("stSelectbox").filter(has=page.get_by_text("Model", exact=True)).first
+    box.click()
+    page.keyboard.type("user.build_net")
+    page.get_by_role("option").filter(has_text="user.build_net").first.click()
+    _settle(page)
+    expect(box).to_contain_text("user.build_net")
+    _button(page, "Run LRP").click()
+    _wait_result(page)
+    _no_exception(page, "LRP on user.build_net")
+    fresh(page).get_by_text("user.build_net").first.wait_for()
+    page.screenshot(path=SHOTS / "lrp_user_model.png", full_page=True)
