@@ -20,7 +20,7 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from analyzers.attribution.analyzer import AttributionConfig, _attribute, _gradcam_layer  # noqa: E402
+from analyzers.attribution.analyzer import AttributionConfig, Setup, _attribute, _gradcam_layer  # noqa: E402
 from bench.timing import median_time  # noqa: E402
 from workbench.core.cards import list_cards  # noqa: E402
 from workbench.runtime import RunSpec, load_model, make_batch, pick_device, run  # noqa: E402
@@ -48,8 +48,8 @@ def bench_model(card, device: str) -> dict:
            "methods": {}}
     side = x.shape[-1]
     for m in methods:
-        t = median_time(lambda m=m: _attribute(m, module, layer, x, target, torch.zeros_like(x), cfg,
-                                               max(2, side // 8), max(1, side // 16)), repeat=3)
+        setup = Setup(x, target, torch.zeros_like(x), cfg, max(2, side // 8), max(1, side // 16))
+        t = median_time(lambda m=m, setup=setup: _attribute(m, module, layer, setup), repeat=3)
         out["methods"][m] = {"time_s": round(t, 4), "over_forward": round(t / fwd, 2)}
     out["analyzer_over_captum"] = analyzer_vs_captum(card, device, prof)
     return out
