@@ -23,6 +23,7 @@ import torch
 
 from analyzers._shared.findings import Findings
 from analyzers.linear_scope import views as views
+from analyzers.linear_scope.dataset import set_pass
 from analyzers.linear_scope.products import Products, top_singular
 from analyzers.linear_scope.replay import Replay, trace
 from analyzers.linear_scope.result import LinearScopeResult
@@ -111,6 +112,11 @@ class LinearScope(Analyzer):
     exclusive = True  # traces with torch.fx / make_fx (process-global patching)
     tasks = ("classification", "image2image")
     mutates_model = False
+    # a data id naming many samples runs in chunks (workbench/runtime/dataset_run.py): the full views of each
+    # chunk's first sample are kept from the first chunk ("first"), the set_* arrays run over every sample
+    per_sample = True
+    sample_arrays = ("set_*",)
+    aggregate = {"*_error": "max", "svd_residual": "max", "*": "first"}
 
     def run(self, model, data, config, ctx):
         """Trace at the first sample, check the interpreter, then the classifier or image-to-image views."""
@@ -134,6 +140,9 @@ class LinearScope(Analyzer):
         out.merge(self._jacobian(f, model.module if dt == torch.float32 else module))
         if config.svd_k > 0:
             out.merge(self._svd(f, ctx, classifier))
+        out.info["all_class_names"] = list(model.card.class_names or [])
+        # every sample (one for a single run): what a data-set run merges, see analyzers/linear_scope/dataset.py
+        out.merge(set_pass(module, data.x.to(dt), data.ids, config, classifier, f.tol, ctx.sub(0.93, 0.99), replay))
         out.info.update(mode="classifier" if classifier else "image2image", ids=data.ids[:1],
                         bias_names=replay.bias_names, units=_unit_summary(replay), fallbacks=replay.fallbacks,
                         gate=config.gate, frozen=config.freeze, piecewise_linear=replay.piecewise_linear,

@@ -9,6 +9,9 @@ image-to-image: ``bias_by_layer`` (K, *out) the per-group bias images, ``output`
 ``rows`` (R, C, H, W) with ``row_pixels`` (R, 2) int, ``columns`` (Q, C', H', W') with ``column_pixels`` (Q, 2) int,
 ``row_offset`` (R,); SVD: ``singular_values`` (k,), ``sv_in`` (k, C, H, W), ``sv_out`` (k, *out),
 ``sv_localization`` (k, 4) and ``random_localization`` (n, 4).
+A data set (every sample, see analyzers/linear_scope/dataset.py): ``set_replay_rel_error``,
+``set_vote_identity_error``, ``set_bias_share`` (n,), ``set_top1`` (n,) int (-1 for image-to-image) and
+``set_votes_top1`` (n, H, W) the predicted class's vote map summed over channels.
 """
 
 from __future__ import annotations
@@ -100,6 +103,29 @@ class LinearScopeResult(Result):
             return []
         figs = self._classifier_figures() if self.classifier else self._image2image_figures()
         figs += self._svd_figures()
+        if len(self.arrays.get("set_bias_share", ())) > 1:
+            figs += self._set_figures()
+        return figs
+
+    def _set_figures(self) -> list:
+        """Over the data set: the bias share per predicted class, and the mean vote map of each class."""
+        a, names = self.arrays, self.info.get("all_class_names", [])
+        top, share = a["set_top1"], a["set_bias_share"]
+
+        def label(k: int) -> str:
+            return names[k] if 0 <= k < len(names) else str(k)
+
+        fig = go.Figure([go.Box(y=share[top == k], name=_e(label(int(k))), boxpoints="all", jitter=0.4,
+                                pointpos=0, marker={"size": 4}) for k in np.unique(top)])
+        fig.update_layout(title=f"Bias share of the predicted class over {len(share)} samples (0 = all votes, "
+                                "1 = all bias)", yaxis_title="bias share", showlegend=False, height=360,
+                          margin={"l": 10, "r": 10, "t": 60, "b": 10})
+        figs = [fig]
+        classes = [int(k) for k in np.unique(top) if k >= 0][:10]
+        if classes:
+            means = [a["set_votes_top1"][top == k].mean(0) for k in classes]
+            tiles = [(f"{label(k)} (n={int((top == k).sum())})", m, True) for k, m in zip(classes, means, strict=True)]
+            figs.append(panel(tiles, "Mean vote map of each predicted class over the data set", cols=5, size=170))
         return figs
 
     # -- classifier ---------------------------------------------------------------------------------
@@ -244,6 +270,11 @@ class LinearScopeResult(Result):
                          f"{m['sv_spectral_support']:.3f} of the frequencies (random vectors: "
                          f"{m['random_spatial_support']:.3f} / {m['random_spectral_support']:.3f}); orientation "
                          f"coherence {m['sv_orientation_coherence']:.2f} vs {m['random_orientation_coherence']:.2f}.")
+        if "set_bias_share_mean" in m:
+            parts.append(f"Over {m.get('n_samples', 0):.0f} samples: bias share {m['set_bias_share_mean']:.2f} "
+                         f"± {m.get('set_bias_share_sd', 0):.2f}; worst replay error "
+                         f"{float(np.max(self.arrays.get('set_replay_rel_error', [np.nan]))):.1e}. The detailed "
+                         "views show the first sample.")
         if not i.get("trained", True):
             parts.append("The model is untrained (seeded random weights).")
         return " ".join(parts)

@@ -9,7 +9,8 @@ share of the progress bar and the run's cancel token, then dropped. The chunk re
   (``sample_arrays``: patterns of those whose first axis runs over samples; ``sample_axes``: pattern ->
   axis for those whose sample axis is another), else those whose length equals the chunk's sample count
   in every chunk;
-  other arrays must be equal across chunks and are kept once (those that differ are dropped and listed);
+  other arrays must be equal across chunks and are kept once (those that differ are dropped and listed),
+  unless the analyzer's ``aggregate`` rule for the name is "first" (the first chunk's is kept);
 * metrics and check values combine by the analyzer's ``aggregate`` rules (name or fnmatch pattern ->
   "mean" weighted by samples (default), "max", "min", "sum" or "first");
 * a check holds over the set only if it held on every chunk;
@@ -144,8 +145,9 @@ def _merge_arrays(results: list[Result], sizes: list[int], cls) -> tuple[dict, d
             merged[name] = np.concatenate(parts, axis=axis)
             if axis == 0:
                 sample[name] = merged[name]
-        elif all(p.shape == parts[0].shape and np.array_equal(p, parts[0], equal_nan=True) for p in parts):
-            merged[name] = parts[0]
+        elif rule_for(cls, name) == "first" or all(
+                p.shape == parts[0].shape and np.array_equal(p, parts[0], equal_nan=True) for p in parts):
+            merged[name] = parts[0]  # the analyzer keeps the first chunk's (e.g. its first sample's full views)
         else:
             dropped.append(name)
     return merged, sample, dropped
