@@ -29,7 +29,7 @@ from workbench.runtime.runner import run as _run_spec
 
 def run(analyzer: str, model=None, data=None, *, labels=None, classes=None, preprocess=None, normalize=None,
         channel_names=None, sfreq=None, kind: str = "", input_shape: tuple = (), device: str | None = None,
-        seed: int = 0, batch_size: int = 32, progress=None, **config) -> Result:
+        seed: int = 0, batch_size: int = 32, progress=None, training_data=None, **config) -> Result:
     """Run one analyzer and return its Result.
 
     ``model``: a torch.nn.Module (used through a private copy), a zoo or session card id, or a ModelCard.
@@ -39,11 +39,19 @@ def run(analyzer: str, model=None, data=None, *, labels=None, classes=None, prep
     std)`` or ``preprocess`` (a function of one sample), ``channel_names`` + ``sfreq`` (Hz) for EEG,
     ``kind`` / ``input_shape`` when the data cannot tell. ``device``: None = your module's device
     (``"auto"`` for zoo ids), else "auto" | "cpu" | "cuda". ``progress``: a callable
-    ``(fraction, message)``. Other keywords are the analyzer's config (``workbench analyzers``).
+    ``(fraction, message)``. ``training_data``: for analyzers that train or prune your own module
+    (learning_stop, lrp_pruning): ``(x, y)`` model-ready with class indices (a seeded 20 % becomes the test
+    split) or ``{"train": (x, y), "test": (x, y)}``. Other keywords are the analyzer's config
+    (``workbench analyzers``).
     """
     hints = Hints(kind=kind, input_shape=tuple(input_shape), classes=tuple(classes or ()), normalize=normalize,
                   channel_names=tuple(channel_names or ()), sfreq=sfreq, preprocess=preprocess)
     card, data_id, dev = _resolve(model, data, labels, hints)
+    if training_data is not None:
+        if card is None or card.family != session.FAMILY:
+            raise ConfigError("training_data is for your own in-memory module",
+                              "zoo models bring their own training data: drop training_data")
+        card = session.with_training_data(card, training_data, seed)
     spec = RunSpec(analyzer, card.id if card else "", data_id, config, device or dev, seed, batch_size, card=card)
     return _run_spec(spec, RunContext(on_progress=progress))
 

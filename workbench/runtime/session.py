@@ -184,6 +184,51 @@ class SessionData(Dataset):
                       source="wb.run", meta={"layout": self.entry.layout})
 
 
+# ---- training data for analyzers that train or prune (learning_stop, lrp_pruning) -----------------------
+
+def with_training_data(card: ModelCard, training_data, seed: int = 0) -> ModelCard:
+    """``card`` with ``extra["training_data"](split) -> (x, y)`` from the user's labelled arrays, the way zoo
+    cards carry their built-in splits. ``training_data``: ``(x, y)`` (a seeded 20 % is held out as the test
+    split) or ``{"train": (x, y), "test": (x, y)}``; x shaped like the model input (model-ready), y class
+    indices below the card's class count. The arrays pass the io limits and are kept as session data."""
+    import dataclasses
+
+    if isinstance(training_data, dict):
+        if set(training_data) != {"train", "test"}:
+            raise DataError(f"training_data has keys {sorted(training_data)}", 'use {"train": (x, y), "test": (x, y)}')
+        splits = {k: _pair(v, card, k) for k, v in training_data.items()}
+    else:
+        x, y = _pair(training_data, card, "training_data")
+        order = np.random.default_rng(seed).permutation(len(y))
+        n_test = max(1, len(y) // 5)
+        if len(y) < 10:
+            raise DataError(f"training_data holds {len(y)} samples, too few to hold out a test split",
+                            "pass at least 10 labelled samples, or {'train': ..., 'test': ...}")
+        splits = {"train": (x[order[n_test:]], y[order[n_test:]]), "test": (x[order[:n_test]], y[order[:n_test]])}
+    ids = {k: store_arrays(x, SAMPLE_KIND_FOR[card.kind], MODEL_LAYOUT, y) for k, (x, y) in splits.items()}
+
+    def make(split: str):
+        x, y = splits[split]
+        return x, y
+
+    return dataclasses.replace(card, extra={**card.extra, "training_data": make, "training_data_ids": ids})
+
+
+def _pair(pair, card: ModelCard, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        raise DataError(f"{name} is a {type(pair).__name__}, not a pair (x, y)", "pass training_data=(x, y)")
+    x = check_array(pair[0], f"{name} x")
+    y = np.asarray(_labels(pair[1], len(x)), dtype=np.int64)
+    if tuple(x.shape[1:]) != tuple(card.input_shape):
+        raise DataError(f"{name} x has samples of shape {tuple(x.shape[1:])}, the model takes "
+                        f"{tuple(card.input_shape)}", "pass x shaped (N, *input shape), model-ready")
+    n_cls = len(card.class_names)
+    if n_cls and y.max() >= n_cls:
+        raise DataError(f"{name} y holds class {int(y.max())} but the model has {n_cls} outputs",
+                        "labels are class indices 0..n_classes-1")
+    return x, y
+
+
 # ---- failures of the user's own code, in one line --------------------------------------------------------
 
 _INPLACE = ("inplace", "in-place", "in place")
