@@ -1,9 +1,11 @@
 """EEG saliency: pick an EEG model, a subject (or a recording) and a window; see the traces with the
 heat map under them, scalp topomaps, band relevance, filter responses, the checks against the planted
-bursts, the BatchNorm trap and, on request, leave-one-subject-out accuracy. Nothing is computed here."""
+bursts (each map's verdict in plain words: the CAM variant localizes, LRP and IG do not), the BatchNorm trap
+and, on request, leave-one-subject-out accuracy. Nothing is computed here."""
 
 import streamlit as st
 
+from analyzers.eeg_saliency.result import FIXES_TEXT, WHY_TEXT
 from pages._ui import clear_error, config_form, error_line, job_status, launch, models_for, render_result, runtime
 from workbench.core.analyzer import get_analyzer
 from workbench.core.errors import WorkbenchError
@@ -81,4 +83,12 @@ if st.button("Run EEG saliency", type="primary", disabled=not (data_id and metho
 result = job_status(KEY)
 if result is not None:
     st.subheader(result.title)
+    verdicts = result.localization_verdicts() if hasattr(result, "localization_verdicts") else []
+    for _, ok, text in verdicts:  # each map's localization verdict in plain words, before the numbers
+        (st.success if ok else st.error)(text)
+    if verdicts:
+        with st.expander("Why LRP and Integrated Gradients localize less, and what was fixed",
+                         expanded=any(not ok for _, ok, _ in verdicts)):
+            st.markdown(WHY_TEXT)
+            st.markdown(FIXES_TEXT)
     render_result(result, KEY)

@@ -124,14 +124,23 @@ def rms_normalise(h: np.ndarray) -> np.ndarray:
     return ((h - mean) / np.where(rms > 0, rms, 1.0)).astype(np.float32)
 
 
-def canonical_model(module: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -> nn.Module:
+def canonical_model(module: nn.Module, scale: torch.Tensor, shift: torch.Tensor, contrast: bool = False) -> nn.Module:
     """A private copy without BatchNorm: pointwise, expand, depthwise, ReLU, average pool, flatten, fc'
     with fc'(m) = W diag(scale) m + (W shift + b) = fc(scale * m + shift). Same logits as the model
-    with that BN affine; parameters are detached copies (the shared model is never touched)."""
+    with that BN affine; parameters are detached copies (the shared model is never touched).
+
+    ``contrast``: output k becomes z_k minus the mean of the other logits (two classes: z_k - z_other), the
+    quantity the softmax decision depends on. Adding any g(x) to every logit changes no prediction, yet it
+    changes a map of the raw logit: explaining the contrast removes that arbitrary common part."""
+    w, b = module.fc.weight * scale[None, :], module.fc.weight @ shift + module.fc.bias
+    if contrast and w.shape[0] > 1:
+        k = w.shape[0]
+        w = w - (w.sum(0, keepdim=True) - w) / (k - 1)
+        b = b - (b.sum() - b) / (k - 1)
     fc = nn.Linear(module.fc.in_features, module.fc.out_features).to(module.fc.weight.device)
     with torch.no_grad():
-        fc.weight.copy_(module.fc.weight * scale[None, :])
-        fc.bias.copy_(module.fc.weight @ shift + module.fc.bias)
+        fc.weight.copy_(w)
+        fc.bias.copy_(b)
     canon = nn.Sequential(copy.deepcopy(module.pointwise), copy.deepcopy(module.expand),
                           copy.deepcopy(module.depthwise), nn.ReLU(), nn.AdaptiveAvgPool1d(1), nn.Flatten(), fc)
     for prm in canon.parameters():
@@ -139,20 +148,40 @@ def canonical_model(module: nn.Module, scale: torch.Tensor, shift: torch.Tensor)
     return canon.eval()
 
 
-def lrp_maps(canon: nn.Module, x: torch.Tensor, target: torch.Tensor, epsilon: float) -> torch.Tensor:
-    """LRP-epsilon (zennit) on the canonical model: relevance (n, 30, T) of the target logit, started
-    at the logit's value so the relevance sums to about the logit (biases absorb the rest).
+def relative_stabilizer(epsilon: float):
+    """LRP-epsilon denominator z + eps * sign(z) (sign(0) = +1) with eps = ``epsilon`` x the root mean square of
+    the layer's output over each window (channels x time), plus 1e-9 so that epsilon = 0 (LRP-0) never divides
+    by zero. Per window, so a window's map never depends on its batch. Hand-written because zennit's
+    ``Stabilizer(norm_scale=True)`` has no floor (0 / 0 at epsilon = 0)."""
 
-    Rules: epsilon for the (signed-input) convolutions and the dense layer, Norm (proportional) for the
-    average pool, Pass for ReLU; the channel copy of ``expand`` passes relevance by its gradient (a sum).
+    def fn(z: torch.Tensor) -> torch.Tensor:
+        rms = z.detach().pow(2).flatten(1).mean(1).sqrt().view(-1, *([1] * (z.dim() - 1)))
+        e = epsilon * rms + 1e-9
+        return torch.where(z >= 0, z + e, z - e)
+
+    return fn
+
+
+def lrp_maps(canon: nn.Module, x: torch.Tensor, target: torch.Tensor, epsilon: float,
+             relative: bool = False) -> torch.Tensor:
+    """LRP-epsilon (zennit) on the canonical model: relevance (n, 30, T) of the target output, started
+    at the logit's value so the relevance sums to about the logit (biases and epsilon absorb the rest).
+
+    Rules: epsilon for the (signed-input) convolutions, LRP-0 (epsilon 1e-6) for the dense layer (Montavon
+    et al. 2019: epsilon in the middle layers, LRP-0 at the top), Norm (proportional) for the average pool,
+    Pass for ReLU; the channel copy of ``expand`` passes relevance by its gradient (a sum). ``relative``:
+    ``epsilon`` is a multiple of the RMS of each convolution's output per window (see
+    :func:`relative_stabilizer`), else an absolute value. With epsilon -> 0 this is LRP-0, which on this
+    ReLU network equals Gradient x Input exactly (Ancona et al. 2018).
     """
     from zennit.attribution import Gradient
     from zennit.composites import LayerMapComposite
     from zennit.rules import Epsilon, Norm, Pass
     from zennit.types import Activation, AvgPool, Convolution, Linear
 
-    composite = LayerMapComposite([(Activation, Pass()), (AvgPool, Norm()), (Convolution, Epsilon(epsilon)),
-                                   (Linear, Epsilon(epsilon))])
+    conv = Epsilon(relative_stabilizer(epsilon)) if relative else Epsilon(epsilon)
+    composite = LayerMapComposite([(Activation, Pass()), (AvgPool, Norm()), (Convolution, conv),
+                                   (Linear, Epsilon(1e-6))])
     xin = x.detach().clone().requires_grad_(True)
     with Gradient(model=canon, composite=composite) as attributor:
         def start(out: torch.Tensor) -> torch.Tensor:
@@ -202,21 +231,3 @@ def filter_responses(module: nn.Module, scale: torch.Tensor, sfreq: float, nfft:
     wfc = module.fc.weight.detach().double().cpu().numpy()
     contrast = (wfc[-1] - wfc[0]) * scale.detach().double().cpu().numpy()
     return freqs.astype(np.float32), gain.astype(np.float32), contrast.astype(np.float32)
-
-
-def truth_scores(maps: np.ndarray, mask: np.ndarray, posterior: np.ndarray, dilate: int) -> np.ndarray:
-    """Planted-truth scores per window: (N, 3) = mass inside the burst times, share on posterior
-    channels, pointing-game hit. maps (N, C, T) (magnitudes are used), mask (N, C, T) bool burst mask,
-    posterior (C,) bool. The hit needs the map's peak on a posterior channel and within the burst
-    times dilated by ``dilate`` samples."""
-    m = np.abs(np.asarray(maps, np.float64))
-    total = np.maximum(m.sum((1, 2)), 1e-30)
-    time_mask = mask.any(1)  # (N, T)
-    mass = (m.sum(1) * time_mask).sum(1) / total
-    post = m[:, posterior].sum((1, 2)) / total
-    kernel = np.ones(2 * dilate + 1)
-    dil = np.array([np.convolve(tm.astype(float), kernel, mode="same") > 0 for tm in time_mask])
-    flat = m.reshape(len(m), -1).argmax(1)
-    c, t = np.divmod(flat, m.shape[2])
-    hit = posterior[c] & dil[np.arange(len(m)), t]
-    return np.stack([mass, post, hit.astype(np.float64)], axis=1).astype(np.float32)

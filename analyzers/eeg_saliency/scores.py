@@ -48,11 +48,6 @@ def truth_for(sel: dict, pred: np.ndarray, card) -> dict | None:
             "chance_posterior": float(post.mean())}
 
 
-def score_block(maps: np.ndarray, mask: np.ndarray, posterior: np.ndarray, dilate: int) -> np.ndarray:
-    """(n, 3): mass in bursts, posterior share, pointing-game hit per window (see em.truth_scores)."""
-    return em.truth_scores(maps, mask, posterior, dilate)
-
-
 @torch.no_grad()
 def bn_trap(module: torch.nn.Module, x: torch.Tensor) -> dict:
     """What batch statistics do to predictions: P(last class) of every window (n,) when BatchNorm uses the

@@ -256,3 +256,4 @@ def test_page_runs_a_job_and_shows_the_figures():
     assert len(charts) >= 4 and not at.exception
     assert '"type":"heatmap"' in charts[0].proto.spec.replace(" ", "")
     assert any("BatchNorm trap" in i.value for i in at.info)
+    assert any("CAM variant localizes the planted bursts" in m.value for m in at.success)  # the verdict in words
