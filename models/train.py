@@ -102,6 +102,9 @@ def train_eeg(card_id: str, recipe: dict) -> tuple[nn.Module, float, float]:
     from models.eeg_fit import fit
     from models.preprocess import eeg_batch
 
+    if recipe.get("trainer") == "braindecode":
+        from models.eeg_braindecode import fit
+
     xtr, ytr = dataset_arrays(recipe["dataset"], "train")
     xte, yte = dataset_arrays(recipe["dataset"], "test")
     start = time.perf_counter()
@@ -151,7 +154,8 @@ def build_zoo(card_ids: list[str], force: bool = False) -> list[str]:
         if not force and up_to_date(card_id, read_manifest()):
             print(f"{card_id}: up to date")
             continue
-        model, acc, seconds = (train_eeg if recipe.get("trainer") == "eeg" else train_one)(card_id, recipe)
+        model, acc, seconds = (train_eeg if recipe.get("trainer") in ("eeg", "braindecode") else train_one)(
+            card_id, recipe)
         if acc < recipe["target_accuracy"]:
             failures.append(f"{card_id}: test accuracy {acc:.4f} is below the target "
                             f"{recipe['target_accuracy']:.2f}; weights not written")
