@@ -53,7 +53,7 @@ bench: setup zoo
 	$(BIN)/python -m bench.run --out bench/results.json
 
 report: setup zoo
-	$(BIN)/workbench run attribution --model digits_vgg.sk --data digits:test:4 --out artifacts/demo
+	$(BIN)/workbench run attribution --model digits_vgg.sk --data digits:test:4 --out artifacts/demo --force
 	$(BIN)/workbench report artifacts/demo -o artifacts/report.html
 
 # Security rows of the reliability plan (RELIABILITY.md items 4, 5, 8, 18, 19) plus pip-audit.

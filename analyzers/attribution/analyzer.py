@@ -9,22 +9,23 @@ Selvaraju et al. 2017 (Grad-CAM); Zeiler & Fergus 2014 (occlusion); Adebayo et a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from analyzers._shared.findings import Findings
+from analyzers._shared.quality_panel import quality_panel
 from analyzers._shared.randomization import randomized_copy
 from analyzers._shared.stats import mean_spearman_abs
+from analyzers.attribution.ig_steps import GAP_THRESHOLD, search_steps
+from analyzers.attribution.methods import IG_CHUNK, IMPLEMENTATIONS, Setup, attribute, expected_calls
 from analyzers.attribution.result import METHODS, AttributionResult
 from workbench.core import Analyzer, option, register_analyzer
 from workbench.core.errors import ConfigError, UnsupportedModelError
 
 RHO_THRESHOLD = 0.5
-IG_CHUNK = 16  # path steps per forward call: the cancel/progress granularity of IG
-OCCLUSION_PER_EVAL = 16
-GAP_THRESHOLD = 0.01
+_attribute = attribute  # the name bench/run.py and older tests import
+__all__ = ["IG_CHUNK", "IMPLEMENTATIONS", "Attribution", "AttributionConfig", "Setup", "_attribute"]
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,23 @@ class AttributionConfig:
                          "attribution methods, comma-separated", choices=METHODS, multi=True,
                          label="Methods")
     target: int = option(-1, "class to explain; -1 = the predicted class", min=-1, max=100000)
-    n_steps: int = option(64, "Integrated Gradients path steps (Gauss-Legendre)", min=4, max=1024)
+    n_steps: int = option(64, "Integrated Gradients path steps to start with (Gauss-Legendre); doubled per sample "
+                               "while the completeness gap is over 1%, up to ig_max_steps", min=4, max=1024)
+    ig_max_steps: int = option(512, "bound of IG's step doubling; at or below n_steps no doubling happens",
+                               min=4, max=4096)
     baseline: str = option("zero", "IG/occlusion baseline in model-input space",
                            choices=("zero", "blur"))
     gradcam_layer: str = option("", "module name for Grad-CAM; empty = the card's first layer of interest")
     occlusion_window: int = option(0, "occlusion patch side in pixels; 0 = input side / 8", min=0, max=512)
     occlusion_stride: int = option(0, "occlusion stride in pixels; 0 = window / 2", min=0, max=512)
     sanity_check: bool = option(True, "run the model-randomization sanity check (Adebayo et al.)")
+    quality: bool = option(False, "quality panel: deletion/insertion AUC of every map against a random map, Gini "
+                                  "sparseness and effective support (2 x (1/quality_step + 1) forwards per sample "
+                                  "and map)", label="Quality panel")
+    quality_step: float = option(0.05, "quality panel: fraction of the pixels removed/inserted per step",
+                                 min=0.01, max=0.5)
+    quality_road: bool = option(False, "quality panel: add ROAD curves (Rong et al. 2022: removed pixels imputed "
+                                       "from their neighbours plus noise, not set to a baseline; pictures only)")
     randomize_layers: int = option(-1, "top parameterized layers to re-initialize, from the output down; "
                                        "-1 = all (full cascade), 0 = none (a control that must fail)",
                                    min=-1, max=1000)
@@ -65,57 +76,6 @@ def _gradcam_layer(module: torch.nn.Module, card, name: str) -> tuple[str, torch
     return name, mods[name]
 
 
-@dataclass(frozen=True)
-class Setup:
-    """What every method call on a batch shares. ``x`` (N, C, H, W) float32, ``target`` (N,) int64,
-    ``baseline`` like ``x``; ``window``/``stride`` of occlusion in pixels."""
-
-    x: torch.Tensor
-    target: torch.Tensor
-    baseline: torch.Tensor
-    cfg: AttributionConfig
-    window: int
-    stride: int
-
-    def rows(self, i: torch.Tensor) -> Setup:
-        """The same setup for the samples ``i`` (a chunk of the batch)."""
-        return replace(self, x=self.x[i], target=self.target[i], baseline=self.baseline[i])
-
-
-def _attribute(method: str, module, layer, s: Setup) -> torch.Tensor:
-    """One method on one chunk. s.x: (n, C, H, W) float32 -> (n, H, W) float32 (channels summed)."""
-    from captum import attr as ca
-
-    x, target, baseline, cfg = s.x.detach().requires_grad_(True), s.target, s.baseline, s.cfg
-    if method == "integrated_gradients":
-        a = ca.IntegratedGradients(module).attribute(x, baseline, target=target, n_steps=cfg.n_steps,
-                                                     internal_batch_size=IG_CHUNK * x.shape[0])
-    elif method == "saliency":
-        a = ca.Saliency(module).attribute(x, target=target, abs=True)
-    elif method == "input_x_gradient":
-        a = ca.InputXGradient(module).attribute(x, target=target)
-    elif method == "grad_cam":
-        a = ca.LayerGradCam(module, layer).attribute(x, target=target, relu_attributions=True)
-        a = ca.LayerAttribution.interpolate(a, tuple(x.shape[-2:]), "bilinear")
-    else:  # occlusion
-        c = x.shape[1]
-        a = ca.Occlusion(module).attribute(x, (c, s.window, s.window), strides=(c, s.stride, s.stride),
-                                           baselines=baseline, target=target,
-                                           perturbations_per_eval=OCCLUSION_PER_EVAL)
-    return a.detach().sum(1).float()
-
-
-def _expected_calls(method: str, s: Setup) -> int:
-    """Forward calls a method makes over the batch s.x (N, C, H, W): the progress denominator."""
-    n = s.x.shape[0]
-    if method == "integrated_gradients":
-        return n * -(-s.cfg.n_steps // IG_CHUNK)
-    if method == "occlusion":
-        cells = [-(-(side - s.window) // s.stride) + 1 for side in s.x.shape[-2:]]
-        return n * (1 + -(-cells[0] * cells[1] // OCCLUSION_PER_EVAL))
-    return n
-
-
 @dataclass
 class Progress:
     """Where the next method's share of the progress bar starts (``pos``), how wide it is (``span``) and
@@ -130,9 +90,9 @@ def _all_maps(module, layer, methods: list[str], s: Setup, ctx, bar: Progress) -
     """method -> (N, H, W) float32 map for every method; advances ``bar`` by one span per method."""
     maps, idx = {}, torch.arange(s.x.shape[0], device=s.x.device)
     for m in methods:
-        watched = ctx.watch(module, _expected_calls(m, s), start=bar.pos, stop=bar.pos + bar.span,
+        watched = ctx.watch(module, expected_calls(m, s), start=bar.pos, stop=bar.pos + bar.span,
                             label=f"{bar.label}{m.replace('_', ' ')}")
-        maps[m] = ctx.batched(lambda i, m=m, w=watched: _attribute(m, w, layer, s.rows(i)), idx, report=False)
+        maps[m] = ctx.batched(lambda i, m=m, w=watched: attribute(m, w, layer, s.rows(i)), idx, report=False)
         bar.pos += bar.span
     return maps
 
@@ -155,8 +115,8 @@ class Attribution(Analyzer):
                        "re-initialized copy: both hold for any weights")
     mutates_model = False
     per_sample = True  # a data id naming many samples runs in chunks, merged (workbench/runtime/dataset_run.py)
-    aggregate = {"completeness_gap": "max", "ig_completeness": "max", "predicted_*": "first", "target_*": "first",
-                 "randomized_layers": "first"}
+    aggregate = {"completeness_gap": "max", "ig_completeness": "max", "ig_steps_max": "max",
+                 "predicted_*": "first", "target_*": "first", "randomized_layers": "first"}
 
     def run(self, model, data, config, ctx):
         methods = [m.strip() for m in config.method.split(",")]
@@ -179,13 +139,12 @@ class Attribution(Analyzer):
                                "probs": probs.detach().cpu().numpy()})
         out.arrays.update({f"attr_{m}": v.cpu().numpy() for m, v in maps.items()})
         if "integrated_gradients" in maps:
-            gap = self._completeness(module, setup, maps["integrated_gradients"])
-            out.arrays["completeness_gap"] = gap
-            out.arrays["completeness_ok"] = gap < GAP_THRESHOLD  # per sample: a data-set run counts them
-            out.metrics["completeness_gap"] = float(gap.max())
-            out.metrics["completeness_ok_fraction"] = float((gap < GAP_THRESHOLD).mean())
-            out.check("ig_completeness", gap.max() < GAP_THRESHOLD, float(gap.max()), GAP_THRESHOLD,
-                      f"|sum IG - (f(x) - f(baseline))| / |f(x)| with {config.n_steps} steps")
+            out.merge(self._completeness(module, layer, setup, maps, ctx))
+        if config.quality:
+            ctx.progress(bar.pos, "quality panel: deletion and insertion curves")
+            out.merge(quality_panel(module, setup.x, maps, setup.target, setup.baseline, step=config.quality_step,
+                                    seed=ctx.seed, rows_per_forward=max(16, ctx.batch_size),
+                                    road=config.quality_road))
         if config.sanity_check:
             out.merge(self._sanity(model.module, setup, maps, layer_name, ctx, bar))
         names = list(card.class_names)
@@ -199,13 +158,20 @@ class Attribution(Analyzer):
         return out.result(AttributionResult, "attribution")
 
     @staticmethod
-    def _completeness(module, s: Setup, ig: torch.Tensor) -> np.ndarray:
-        """Per image |sum(IG) - (f(x) - f(b))| / |f(x)| for the explained logit; (N,) float64."""
-        with torch.no_grad():
-            fx = module(s.x).gather(1, s.target[:, None])[:, 0].double()
-            fb = module(s.baseline).gather(1, s.target[:, None])[:, 0].double()
-        total = ig.double().flatten(1).sum(1)
-        return (torch.abs(total - (fx - fb)) / fx.abs().clamp_min(1e-12)).cpu().numpy()
+    def _completeness(module, layer, s: Setup, maps: dict, ctx) -> Findings:
+        """IG's completeness gap per sample, with the step doubling of ig_steps.py; replaces maps' IG map by
+        the one at the steps each sample needed."""
+        found = search_steps(module, layer, s, maps["integrated_gradients"], ctx, s.cfg.ig_max_steps)
+        maps["integrated_gradients"] = found.ig
+        gap, ok = found.gap, found.gap < GAP_THRESHOLD
+        out = Findings(arrays={"attr_integrated_gradients": found.ig.cpu().numpy(), "completeness_gap": gap,
+                               "completeness_ok": ok, "ig_steps": found.steps},  # per sample: data sets count
+                       metrics={"completeness_gap": float(gap.max()), "completeness_ok_fraction": float(ok.mean()),
+                                "ig_steps_max": float(found.steps.max())},
+                       info={"ig_step_schedule": found.schedule})
+        out.check("ig_completeness", gap.max() < GAP_THRESHOLD, float(gap.max()), GAP_THRESHOLD,
+                  found.describe(s.cfg.ig_max_steps))
+        return out
 
     @staticmethod
     def _sanity(module, s: Setup, maps: dict, layer_name: str, ctx, bar: Progress) -> Findings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from analyzers._shared.quality_figure import quality_figures
 from workbench.core.plots import bars, overlay_grid
 from workbench.core.result import Result
 
@@ -55,6 +56,7 @@ class AttributionResult(Result):
             k = int(self.metrics.get("randomized_layers", 0))
             figs.append(overlay_grid(img, both, ["trained model", f"randomized ({k} layers)"],
                                      "Trained vs randomized model: a faithful map must change"))
+        figs += quality_figures(self.arrays, self.info, LABELS)
         return figs
 
     def summary(self) -> str:
@@ -69,6 +71,11 @@ class AttributionResult(Result):
             if rho is not None:
                 verdict = "passes" if rho < 0.5 else "FAILS"
                 parts.append(f"{LABELS[m]} {verdict} the randomization test (rho={rho:.2f}).")
+        for m in self.methods:
+            margin = self.metrics.get(f"quality_margin_{m}")
+            if margin is not None:
+                parts.append(f"{LABELS[m]} {'beats' if margin > 0 else 'does NOT beat'} a random map on deletion "
+                             f"and insertion (smaller AUC margin {margin:+.3f}).")
         if not self.info.get("trained", True):
             parts.append("The model is untrained (seeded random weights): maps reflect architecture only.")
         return " ".join(parts)

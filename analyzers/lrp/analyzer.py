@@ -28,6 +28,7 @@ from analyzers._shared.lrp import (
     make_composite,
     plan_canonization,
 )
+from analyzers._shared.quality_panel import quality_panel
 from analyzers._shared.randomization import randomized_copy
 from analyzers._shared.stats import mean_spearman_abs
 from analyzers.lrp.ledger import LEDGER_TOL, Explanation, explain, ledger_checks, ledger_metrics
@@ -55,6 +56,13 @@ class LRPConfig:
     sanity_check: bool = option(True, "run the model-randomization sanity check (Adebayo et al.)")
     randomize_layers: int = option(-1, "top parameterized layers to re-initialize for the sanity check; "
                                        "-1 = all, 0 = none (a control that must fail)", min=-1, max=1000)
+    quality: bool = option(False, "quality panel: deletion/insertion AUC of the map against a random map, Gini "
+                                  "sparseness and effective support (2 x (1/quality_step + 1) forwards per sample)",
+                           label="Quality panel")
+    quality_step: float = option(0.05, "quality panel: fraction of the input features removed/inserted per step",
+                                 min=0.01, max=0.5)
+    quality_road: bool = option(False, "quality panel: add ROAD curves (Rong et al. 2022: removed pixels imputed "
+                                       "from their neighbours plus noise, not set to a baseline; pictures only)")
 
 
 def _map(relevance: torch.Tensor, kind: str) -> np.ndarray:
@@ -123,6 +131,11 @@ class LRP(Analyzer):
                           target=target.cpu().numpy(), logits=logits.detach().float().cpu().numpy())
         out.metrics.update(target_class=float(target[0]), predicted_class=float(logits[0].argmax()))
         out.merge(_bounds_findings(job.bounds, config.composite, card.kind))
+        if config.quality:
+            ctx.progress(0.65, "quality panel: deletion and insertion curves")
+            drawn = torch.as_tensor(out.arrays["relevance"]).to(x.device)
+            out.merge(quality_panel(module, x, {"lrp": drawn}, target, step=config.quality_step, seed=ctx.seed,
+                                    rows_per_forward=max(16, ctx.batch_size), road=config.quality_road))
         if config.sanity_check and exp.relevance[0].numel() >= MIN_ELEMENTS_FOR_SANITY:
             ctx.progress(0.7, "randomization sanity check")
             out.merge(self._sanity(module, job, out.arrays["relevance"], ctx.seed, card.kind))
@@ -134,6 +147,8 @@ class LRP(Analyzer):
 
     @staticmethod
     def _explain(module, job: Pass):
+        # make_composite is looked up in this module at call time: the one seam where the rule set is chosen
+        # (tests/reliability/test_mutations.py plants wrong rules here)
         config = job.config
         plan = plan_canonization(module) if config.canonize else None
         canonizers = plan.canonizers if plan is not None else []

@@ -7,6 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from analyzers._shared.quality_figure import quality_figures
 from workbench.core.plots import DIVERGING, bars, esc, overlay_grid, robust_scale
 from workbench.core.result import Result
 
@@ -151,6 +152,7 @@ class LRPResult(Result):
                 k = int(self.metrics.get("randomized_layers", 0))
                 figs.append(overlay_grid(img, [("LRP", both, True)], ["trained model", f"randomized ({k} layers)"],
                                          "Trained vs randomized model: a faithful map must change"))
+        figs += quality_figures(self.arrays, self.info, {"lrp": "LRP"})
         return figs
 
     def summary(self) -> str:
@@ -170,6 +172,11 @@ class LRPResult(Result):
         if "sanity_rank_corr" in m:
             verdict = "passes" if m["sanity_rank_corr"] < 0.5 else "FAILS"
             parts.append(f"The randomization test {verdict} (rho={m['sanity_rank_corr']:.2f}).")
+        if "quality_margin_lrp" in m:
+            beats = "beats" if m["quality_margin_lrp"] > 0 else "does NOT beat"
+            parts.append(f"The map {beats} a random map on deletion and insertion (deletion AUC "
+                         f"{m['quality_deletion_auc_lrp']:.3f} vs {m['quality_deletion_auc_random']:.3f}, insertion "
+                         f"{m['quality_insertion_auc_lrp']:.3f} vs {m['quality_insertion_auc_random']:.3f}).")
         if not self.info.get("trained", True):
             parts.append("The model is untrained (seeded random weights).")
         return " ".join(parts)

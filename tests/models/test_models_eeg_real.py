@@ -134,3 +134,28 @@ def test_trained_braindecode_cards_reach_their_target(card_id):
     x, y = card.extra["training_data"]("test")
     acc = accuracy(card.loader(card), torch.from_numpy(x), torch.from_numpy(y))
     assert acc >= RECIPES[card_id]["target_accuracy"]
+
+
+def test_our_lrp_conserves_on_eegnet_where_braindecodes_captum_lrp_refuses():
+    """braindecode.visualization.attribution.lrp is captum's LRP with captum's default rules: on braindecode's
+    own EEGNet it raises (no rule for Ensure4d). The workbench's LRP (zennit composite + ledger) runs on the
+    same module and input, and its books close."""
+    from braindecode.visualization.attribution import lrp as braindecode_lrp
+
+    import workbench as wb
+    from models import eeg_braindecode as eb
+    from models.preprocess import eeg_batch
+    from workbench.core.eeg_layout import CHANNELS
+
+    ds, ids = resolve("eeg_synth.drowsy:test:0-3", "signal")
+    x = torch.from_numpy(eeg_batch(np.stack([s.array for s in ds.load(ids)])))
+    torch.manual_seed(0)
+    net = eb.build("EEGNet").eval()
+    with torch.no_grad():
+        target = net(x).argmax(1)
+    with pytest.raises(TypeError, match="no rule"):
+        braindecode_lrp(net, x, target)
+    r = wb.run("lrp", model=net, data=x, device="cpu", channel_names=CHANNELS, sfreq=128.0)
+    checks = {c.name: c for c in r.checks}
+    assert r.model.startswith("session.") and checks["ledger_closes"].passed
+    assert checks["ledger_closes"].value < 1e-3 and checks["input_share"].passed

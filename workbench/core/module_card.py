@@ -87,8 +87,8 @@ def infer_kind(module, shape: tuple, hints: Hints) -> tuple[str, bool]:
     by_rank = {4: "image2d", 3: "signal1d", 2: "vector", 1: "vector"}.get(len(shape), "")
     conv = first_layer_kind(module)
     kind = hints.kind or (conv if conv in ("image2d", "signal1d") else by_rank)  # a Flatten+Linear net takes any rank
-    if kind == "signal1d" and hints.channel_names and hints.sfreq:
-        kind = "eeg"
+    if not hints.kind and hints.channel_names and hints.sfreq and len(shape) in (2, 3):
+        kind = "eeg"  # channels x time, whatever the first conv is (braindecode nets lift EEG to Conv2d inside)
     need = _NDIM.get(kind)
     if need is None or len(shape) not in (need, need + 1):
         what = f"a {kind} model takes {_NDIM[kind] + 1}-D batches" if kind in _NDIM else "no model kind fits it"
@@ -116,6 +116,8 @@ def layers_of_interest(module, kind: str) -> tuple[str, ...]:
 
     conv = {"image2d": nn.Conv2d, "signal1d": nn.Conv1d, "eeg": nn.Conv1d}.get(kind)
     names = [n for n, m in module.named_modules() if conv is not None and isinstance(m, conv)]
+    if kind == "eeg" and not names:  # EEG nets that lift (C, T) to a 2-D map inside (EEGNet, ShallowFBCSPNet)
+        names = [n for n, m in module.named_modules() if isinstance(m, nn.Conv2d)]
     return tuple(reversed(names[-4:]))
 
 

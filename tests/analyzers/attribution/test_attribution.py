@@ -56,11 +56,18 @@ def test_ig_completeness_under_one_percent_on_digits_vgg():
     r = run(RunSpec("attribution", "digits_vgg.sk", "digits:test:8",
                     {"method": "integrated_gradients", "n_steps": "64", "sanity_check": "false"}, device="cpu"))
     assert r.metrics["completeness_gap"] < 0.01
-    # and it is a real measurement: too few steps breaks completeness
+    # and it is a real measurement: too few steps, with doubling switched off, breaks completeness
     coarse = run(RunSpec("attribution", "digits_vgg.sk", "digits:test:8",
-                         {"method": "integrated_gradients", "n_steps": "4", "sanity_check": "false"},
-                         device="cpu"))
-    assert coarse.metrics["completeness_gap"] > r.metrics["completeness_gap"]
+                         {"method": "integrated_gradients", "n_steps": "4", "ig_max_steps": "4",
+                          "sanity_check": "false"}, device="cpu"))
+    assert coarse.metrics["completeness_gap"] > max(r.metrics["completeness_gap"], 0.01)
+    assert not next(c for c in coarse.checks if c.name == "ig_completeness").passed
+    # with doubling on, IG starts at 4 steps and doubles until the gap is under 1%, and says so
+    grown = run(RunSpec("attribution", "digits_vgg.sk", "digits:test:8",
+                        {"method": "integrated_gradients", "n_steps": "4", "sanity_check": "false"}, device="cpu"))
+    assert grown.metrics["completeness_gap"] < 0.01 < grown.info["ig_step_schedule"]["4"][1]
+    assert 4 < grown.metrics["ig_steps_max"] <= 512 and "doubled from 4" in next(
+        c for c in grown.checks if c.name == "ig_completeness").message
 
 
 @pytest.mark.zoo("digits_vgg.sk")

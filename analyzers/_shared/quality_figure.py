@@ -1,0 +1,45 @@
+"""The quality panel's figures, drawn from stored arrays only (no torch): mean deletion and insertion curves
+of every map beside the random map's, with the AUCs in the legend; the ROAD MoRF / LeRF curves when stored."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from workbench.core.plots import esc
+
+PANELS = ((("deletion", "Deletion (lower AUC is better)"), ("insertion", "Insertion (higher AUC is better)")),
+          (("road_morf", "ROAD, most relevant first (lower AUC is better)"),
+           ("road_lerf", "ROAD, least relevant first (higher AUC is better)")))
+TITLES = ("Faithfulness: deletion and insertion curves (removed pixels set to the baseline)",
+          "Faithfulness: ROAD curves (removed pixels imputed from their neighbours, plus noise)")
+
+
+def _figure(arrays: dict, info: dict, labels: dict, kinds: tuple, title: str) -> go.Figure:
+    frac = np.asarray(arrays["quality_fractions"])
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[t for _, t in kinds])
+    names = [*info.get("quality_maps", []), "random"]
+    for k, name in enumerate(names):
+        label = esc(labels.get(name, "random map" if name == "random" else name))
+        style = {"dash": "dash", "color": "gray"} if name == "random" else {}
+        for col, (kind, _) in enumerate(kinds, start=1):
+            if f"quality_{kind}_{name}" not in arrays:
+                continue
+            curve = np.asarray(arrays[f"quality_{kind}_{name}"]).mean(0)
+            auc = float(np.mean(arrays[f"quality_{kind}_auc_{name}"]))
+            fig.add_trace(go.Scatter(x=frac, y=curve, mode="lines", name=f"{label} (AUC {auc:.3f})", line=style,
+                                     legendgroup=str(k)), row=1, col=col)
+    n = np.asarray(arrays[f"quality_{kinds[0][0]}_random"]).shape[0]
+    fig.update_xaxes(title_text="fraction of pixels / features removed or inserted", range=[0, 1])
+    fig.update_yaxes(title_text="probability of the explained class", row=1, col=1)
+    fig.update_layout(title=f"{title}, mean over {n} sample(s), step {info.get('quality_step', 0):g}", height=420)
+    return fig
+
+
+def quality_figures(arrays: dict, info: dict, labels: dict | None = None) -> list[go.Figure]:
+    """[] when the result has no quality panel. ``labels``: map name -> legend label."""
+    if "quality_fractions" not in arrays:
+        return []
+    return [_figure(arrays, info, labels or {}, kinds, title) for kinds, title in zip(PANELS, TITLES, strict=True)
+            if f"quality_{kinds[0][0]}_random" in arrays]
