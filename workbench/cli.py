@@ -40,9 +40,13 @@ class _Progress:
         bar = "#" * (pct // 4) + "-" * (25 - pct // 4)
         line = f"[{bar}] {pct:3d}% {time.time() - self.t0:6.1f}s {message[:50]}"
         sys.stderr.write(("\r" + line.ljust(100)) if self.tty else line + "\n")
+        _Progress.open_line = self.tty and pct < 100
         if self.tty and pct >= 100:
             sys.stderr.write("\n")
         sys.stderr.flush()
+
+    #: a bar drawn in place and not finished: an error must start on a line of its own
+    open_line = False
 
 
 def _cmd_zoo(args) -> int:
@@ -50,20 +54,21 @@ def _cmd_zoo(args) -> int:
 
     if args.zoo_cmd in ("add-artifact", "add-pruned"):
         from workbench.core.result import Result
+        from workbench.report import check_complete
         from workbench.runtime.zoo import add_model_artifact
 
-        artifact = Result.load(args.dir).model_artifact()  # the analyzer's Result class, through the registry
+        # the analyzer's Result class, through the registry
+        artifact = Result.load(check_complete(args.dir)).model_artifact()
         if artifact is None:
             raise WorkbenchError(f"{args.dir} holds no model", "give the --out folder of a run that keeps one, "
                                                                "e.g. `workbench run lrp_pruning`")
         print(add_model_artifact(artifact, args.label))
         return 0
     if args.zoo_cmd == "add":
+        from workbench.io.weights import read_safetensors_file
         from workbench.runtime.zoo import add_user_weights
 
-        data = Path(args.file).read_bytes() if Path(args.file).is_file() else None
-        if data is None:
-            raise WorkbenchError(f"no file {args.file}", "give a .safetensors path")
+        data = read_safetensors_file(args.file)  # regular file only, size checked before reading, bounded
         print(add_user_weights(args.base, data, args.label or Path(args.file).stem))
         return 0
     rows = [c.summary() for c in list_cards()]
@@ -95,15 +100,20 @@ def _cmd_analyzers(args) -> int:
 
 def _cmd_run(args) -> int:
     from workbench.core.config import parse_set_args
-    from workbench.report import write_report
+    from workbench.core.result_folder import ResultFolder
+    from workbench.report import render_report
     from workbench.runtime import RunContext, RunSpec, run
 
     spec = RunSpec(args.analyzer, args.model, args.data, parse_set_args(args.set), args.device, args.seed,
                    args.batch_size)
-    ctx = RunContext(on_progress=None if args.quiet else _Progress())
-    result = run(spec, ctx)
-    out = result.save(args.out)
-    write_report([result], out / "report.html", title=result.title)
+    # --out is checked and locked before anything is computed; the folder appears only when complete
+    with ResultFolder(args.out, args.force) as folder:
+        ctx = RunContext(on_progress=None if args.quiet else _Progress())
+        if args.memory_budget_mb is not None:
+            ctx.memory_budget_mb = args.memory_budget_mb
+        result = run(spec, ctx)
+        html = render_report([result], title=result.title).encode("utf-8")
+        out = folder.commit(*result.folder_files({"report.html": html}))
     failed = [c.name for c in result.checks if not c.passed]
     sys.stderr.write(f"wrote {out}/result.json, arrays.npz, report.html"
                      f"{'; failing checks: ' + ', '.join(failed) if failed else ''}\n")
@@ -112,9 +122,11 @@ def _cmd_run(args) -> int:
 
 def _cmd_report(args) -> int:
     from workbench.core.result import Result
-    from workbench.report import write_report
+    from workbench.core.result_folder import check_file_destination
+    from workbench.report import check_complete, write_report
 
-    results = [Result.load(d) for d in args.dirs]
+    check_file_destination(args.output)  # a bad -o fails before any result is read
+    results = [Result.load(check_complete(d)) for d in args.dirs]
     write_report(results, args.output, title=args.title)
     sys.stderr.write(f"wrote {args.output} ({len(results)} result(s))\n")
     return 0
@@ -123,6 +135,8 @@ def _cmd_report(args) -> int:
 def _cmd_lab(args) -> int:
     from workbench.runtime.labs import check_answers, get_lab, labs
 
+    if getattr(args, "lab_handler", None):  # grade / variant / key: workbench/lab_cli.py
+        return args.lab_handler(args)
     if args.lab_cmd == "list":
         rows = [{"id": k, "title": v.title, "steps": len(v.steps), "points": v.total_points,
                  "analyzers": sorted({r.analyzer for r in v.runs.values()})} for k, v in labs().items()]
@@ -143,6 +157,12 @@ def _cmd_lab(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from workbench.sweep.cli import command
+
+    return command(args)
+
+
 def _cmd_app(args) -> int:
     app = Path(__file__).with_name("app.py")
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.host,
@@ -150,6 +170,33 @@ def _cmd_app(args) -> int:
            "--server.maxUploadSize", "250", "--client.showErrorDetails", "none", "--client.toolbarMode", "minimal"]
     os.execv(sys.executable, cmd)  # replaces this process: the CLI itself never imports streamlit
     return 0
+
+
+#: the largest --batch-size accepted (a typo such as 10**9 must not reach an allocation)
+MAX_BATCH = 65536
+
+
+def _int_in(flag: str, lo: int, hi: int):
+    """An argparse type: a whole number in [lo, hi] (argparse turns the ValueError into one line, exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be a whole number, not {text[:40]!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{flag} must be in {lo}..{hi}, not {text[:40]}")
+        return v
+    parse.__name__ = flag
+    return parse
+
+
+def _nonempty(flag: str):
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{flag} is empty")
+        return text
+    parse.__name__ = flag
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,16 +221,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model", default=None, help="zoo id, or FILE.py:FUNCTION (your own code, returning an "
                    "nn.Module); optional for analyzers that build their own")
     r.add_argument("--weights", default=None, help="safetensors weights for --model FILE.py:FUNCTION")
-    r.add_argument("--data", default=None, help="data id (digits:0, skimage:chelsea, ...) or image path")
+    r.add_argument("--data", default=None, type=_nonempty("--data"),
+                   help="data id (digits:0, skimage:chelsea, ...) or image path")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     r.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--batch-size", type=int, default=32)
-    r.add_argument("--out", required=True)
+    r.add_argument("--seed", type=_int_in("--seed", 0, 2**63 - 1), default=0, help="0 .. 2**63-1")
+    r.add_argument("--batch-size", type=_int_in("--batch-size", 1, MAX_BATCH), default=32)
+    r.add_argument("--memory-budget-mb", type=_int_in("--memory-budget-mb", 64, 2**20), default=None,
+                   help="memory the run's data may take (decoded samples and the per-sample arrays kept; "
+                        "default: RunContext.memory_budget_mb); a run estimated above it is refused at once")
+    r.add_argument("--out", required=True, type=_nonempty("--out"))
+    r.add_argument("--force", action="store_true",
+                   help="replace a result already in --out (the old one stays until the new one is complete)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     rp = sub.add_parser("report", help="one HTML report from saved result folders")
     rp.add_argument("dirs", nargs="+")
-    rp.add_argument("-o", "--output", required=True)
+    rp.add_argument("-o", "--output", required=True, type=_nonempty("-o"))
     rp.add_argument("--title", default="CNN workbench report")
     lb = sub.add_parser("lab", help="teaching labs")
     ls = lb.add_subparsers(dest="lab_cmd", required=True, parser_class=_Parser)
@@ -192,9 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
     lc = ls.add_parser("check", help="grade a student's answers against fresh analyzer runs")
     lc.add_argument("lab")
     lc.add_argument("--answers", required=True, help='JSON file {"question_id": answer}')
+    from workbench.lab_cli import add_commands as add_lab_commands  # grade / variant / key
+
+    add_lab_commands(ls)
+    from workbench.sweep.cli import add_parser as add_sweep_parser  # workbench sweep: its own module
+
+    add_sweep_parser(sub)
     ap = sub.add_parser("app", help="start the Streamlit app")
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=8501)
+    ap.add_argument("--port", type=_int_in("--port", 1, 65535), default=8501)
     ap.add_argument("--models", action="append", default=[], metavar="FILE.py",
                     help="your own model file: every builder function becomes a card user.<function>")
     ap.add_argument("--weights", action="append", default=[], metavar="FUNCTION=FILE.safetensors",
@@ -239,7 +298,7 @@ def _user_models(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"zoo": _cmd_zoo, "analyzers": _cmd_analyzers, "run": _cmd_run, "report": _cmd_report,
-                "app": _cmd_app, "lab": _cmd_lab}
+                "app": _cmd_app, "lab": _cmd_lab, "sweep": _cmd_sweep}
     try:
         from workbench.io.weights import refuse_unsafe_environment
         from workbench.runtime.zoo import load_user_cards
@@ -251,14 +310,35 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stderr.write(f"workbench: warning: {line}\n")
         return handlers[args.cmd](args) or 0
     except Cancelled as e:
-        sys.stderr.write(f"workbench: {e.one_line()}\n")
+        _say(f"workbench: {e.one_line()}\n")
         return 130
     except WorkbenchError as e:
-        sys.stderr.write(f"workbench: error: {e.one_line()}\n")
+        _say(f"workbench: error: {e.one_line()}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write("workbench: interrupted\n")
+        _say("workbench: interrupted\n")
         return 130
+    except BrokenPipeError:  # `workbench zoo list | head`: the reader left, nothing to say
+        return 0
+    except Exception as e:  # still one line; WORKBENCH_DEBUG=1 shows the traceback
+        if os.environ.get("WORKBENCH_DEBUG") == "1":
+            raise
+        if isinstance(e, (OSError, MemoryError, RecursionError)):  # the system refused (disk full, no memory)
+            return _fail(f"{type(e).__name__}: {e}", "free space or memory, or check permissions, and run again")
+        return _fail(f"internal error {type(e).__name__}: {e}",
+                     "this is a bug, please report it; WORKBENCH_DEBUG=1 shows the traceback")
+
+
+def _say(text: str) -> None:
+    if _Progress.open_line:
+        sys.stderr.write("\n")
+        _Progress.open_line = False
+    sys.stderr.write(text)
+
+
+def _fail(message: str, hint: str) -> int:
+    _say(f"workbench: error: {' '.join(message.split())[:500]} (hint: {hint})\n")
+    return 2
 
 
 if __name__ == "__main__":

@@ -95,6 +95,10 @@ class Analyzer:
     sample_axes: ClassVar[dict[str, int]] = {}
     #: config overrides that make a conformance run take a few seconds on a small zoo model
     smoke_config: ClassVar[dict] = {}
+    #: named presets one click away on the page: name -> {"about": one line (e.g. "paper scale, ~20 min on
+    #: CPU, ~1 min on a GPU"), "config": overrides of the defaults}. The defaults themselves stay quick
+    #: (about a minute on 2 CPU cores); a preset carries the paper-scale setting
+    presets: ClassVar[dict[str, dict]] = {}
     #: a check whose verdict depends on learned weights: the conformance suite requires it to pass on a
     #: trained model and to break on a weight-randomized copy. None when no check depends on the weights;
     #: then ``headline_reason`` says why (reported as "not applicable")
@@ -164,12 +168,21 @@ plugins.on_load("workbench.analyzers", _register_entry_point)
 
 
 def get_analyzer(name: str) -> type[Analyzer]:
-    load_plugins()
+    if name not in _ANALYZERS:  # the named entry point alone: `workbench run X` imports analyzer X only
+        plugins.load("workbench.analyzers", name)
+    if name not in _ANALYZERS:  # registered under another entry-point name, or unknown: everything
+        load_plugins()
     try:
         return _ANALYZERS[name]
     except KeyError:
+        failed = {k.split(":", 1)[1]: v for k, v in plugins.ERRORS.items() if k.startswith("workbench.analyzers:")}
+        if name in failed:  # the recorded real cause (e.g. torch failed to map a library), not "unknown"
+            raise UnknownIdError(f"analyzer {name!r} failed to load: {failed[name][:300]}",
+                                 "fix the cause above (memory limit, broken install) and run again") from None
+        broken = f"; {len(failed)} failed to load, e.g. {next(iter(failed))}: {next(iter(failed.values()))[:200]}" \
+            if failed else ""
         raise UnknownIdError(f"no analyzer named {name!r}",
-                             f"known: {', '.join(sorted(_ANALYZERS)) or 'none'}") from None
+                             f"known: {', '.join(sorted(_ANALYZERS)) or 'none'}{broken}") from None
 
 
 def list_analyzers() -> list[type[Analyzer]]:

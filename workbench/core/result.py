@@ -31,11 +31,16 @@ class Check:
     value: float | None
     threshold: float | None
     message: str
+    #: what to do when it fails, in the user's words (e.g. "raise n_steps to 256"); optional
+    next_step: str = ""
+    #: config overrides that apply ``next_step`` (a page offers them as a "rerun with the fix" button)
+    fix: dict = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "passed": bool(self.passed),
-                "value": _num(self.value), "threshold": _num(self.threshold),
-                "message": self.message}
+        out = {"name": self.name, "passed": bool(self.passed),
+               "value": _num(self.value), "threshold": _num(self.threshold),
+               "message": self.message}
+        return out | ({"next_step": self.next_step} if self.next_step else {}) | ({"fix": self.fix} if self.fix else {})
 
 
 @dataclasses.dataclass
@@ -113,6 +118,8 @@ class Result:
 
     #: registered result classes by analyzer name, filled by the analyzer registry
     classes: ClassVar[dict[str, type]] = {}
+    #: shapes of stored arrays checked on load: name -> (int size | None any | "H" same size by name)
+    array_shapes: ClassVar[dict[str, tuple]] = {}
 
     def __init__(self, analyzer: str, model: str = "", data: str = "",
                  config: dict | None = None, metrics: dict | None = None,
@@ -190,12 +197,21 @@ class Result:
             "arrays": sorted(self.arrays),
         }
 
-    def save(self, directory: str | Path) -> Path:
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "result.json").write_text(json.dumps(self.to_json(), indent=2, sort_keys=False))
-        np.savez_compressed(d / "arrays.npz", **self.arrays)
-        return d
+    def save(self, directory: str | Path, force: bool = False, extras: dict[str, bytes] | None = None) -> Path:
+        """Write ``result.json`` + ``arrays.npz`` (+ ``extras``, name -> bytes, e.g. report.html) as one
+        atomic, locked folder (workbench/core/result_folder.py). An existing result is replaced only with
+        ``force``, and then only once the new one is complete; OutputError otherwise."""
+        from workbench.core.result_folder import ResultFolder
+
+        with ResultFolder(directory, force) as folder:
+            return folder.commit(*self.folder_files(extras))
+
+    def folder_files(self, extras: dict[str, bytes] | None = None) -> tuple[dict, Any]:
+        """(name -> writer(file), index(sizes) -> result.json bytes) for :meth:`ResultFolder.commit`:
+        result.json, written last, lists the other files with their sizes (the completeness marker)."""
+        files = {"arrays.npz": lambda f: np.savez_compressed(f, **self.arrays)}
+        files.update({name: (lambda f, b=data: f.write(b)) for name, data in (extras or {}).items()})
+        return files, lambda sizes: json.dumps({**self.to_json(), "files": sizes}, indent=2).encode()
 
     @classmethod
     def from_json(cls, doc: dict, arrays: dict | None = None) -> Result:
@@ -206,25 +222,46 @@ class Result:
             config=doc.get("config", {}),
             metrics={k: _unnum(v) for k, v in doc.get("metrics", {}).items()},
             checks=[Check(c["name"], bool(c["passed"]), _unnum(c["value"]),
-                          _unnum(c["threshold"]), c["message"]) for c in doc.get("checks", [])],
+                          _unnum(c["threshold"]), c["message"], str(c.get("next_step", "")),
+                          c["fix"] if isinstance(c.get("fix"), dict) else {}) for c in doc.get("checks", [])],
             arrays=arrays or {}, info=doc.get("info", {}),
             provenance=Provenance(**doc.get("provenance", {})))
         return res
 
     @classmethod
     def load(cls, directory: str | Path) -> Result:
-        d = Path(directory)
+        """Read a result folder as untrusted input: both files bounded and never through a symbolic
+        link (:mod:`workbench.io.safe`), the json checked against :mod:`workbench.core.result_schema`, the
+        arrays decoded by :func:`workbench.io.arrays.load_result_arrays` (sizes checked before inflating)."""
+        import os
+
+        from workbench.core import result_schema as rs
+        from workbench.io import limits
+        from workbench.io.arrays import load_result_arrays
+        from workbench.io.safe import read_file
+
+        d = Path(directory).expanduser()
+        if not str(directory).strip() or not d.is_dir():
+            why = ("no result folder named" if not str(directory).strip() else f"{directory!s:.200} is not a "
+                   "result folder" if os.path.lexists(d) else f"no result.json in {directory!s:.200} (no such folder)")
+            raise DataError(why, "point at a folder written by `workbench run`")
+        where = str(d / "result.json")
+        if not os.path.lexists(d / "result.json"):
+            raise DataError(f"no result.json in {d}", "point at a folder written by `workbench run`")
+        raw = read_file(d / "result.json", limits.MAX_RESULT_JSON_BYTES, what="result file", nofollow=True,
+                        hint="re-run the analysis")
         try:
-            doc = json.loads((d / "result.json").read_text())
-        except FileNotFoundError:
-            raise DataError(f"no result.json in {d}", "point at a folder written by `workbench run`") from None
-        except json.JSONDecodeError as e:
-            raise DataError(f"{d / 'result.json'} is not valid JSON ({e.msg})", "re-run the analysis") from None
-        arrays = {}
+            doc = json.loads(raw)
+        except RecursionError:
+            raise rs.ResultSchemaError(f"{where} nests too deeply", "re-run the analysis") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            why = e.msg if isinstance(e, json.JSONDecodeError) else "not UTF-8"
+            raise DataError(f"{where} is not valid JSON ({why})", "re-run the analysis") from None
+        names = rs.validate_doc(doc, where, dataclasses.fields(Provenance))
         npz = d / "arrays.npz"
-        if npz.exists():
-            with np.load(npz, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
+        arrays = load_result_arrays(npz) if names or os.path.lexists(npz) else {}
+        klass = _result_class(doc["analyzer"])
+        rs.validate_arrays(names, arrays, getattr(klass, "array_shapes", {}), str(npz))
         return cls.from_json(doc, arrays)
 
 

@@ -3,9 +3,10 @@
 import sys
 import types
 
+from workbench.report.complete import check_complete
 from workbench.report.html import render_report, write_report
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["check_complete", "render_report", "write_report"]
 
 
 class _CallablePackage(types.ModuleType):
@@ -15,7 +16,7 @@ class _CallablePackage(types.ModuleType):
     def __call__(self, results, path, title: str = "CNN workbench report"):
         from workbench.core.result import Result
 
-        items = [r if isinstance(r, Result) else Result.load(r) for r in results]
+        items = [r if isinstance(r, Result) else Result.load(check_complete(r)) for r in results]
         return write_report(items, path, title=title)
 
 

@@ -78,7 +78,9 @@ def render_report(results: list[Result], title: str = "CNN workbench report", la
 
 def write_report(results: list[Result], path: str | Path, title: str = "CNN workbench report",
                  lab: dict | None = None) -> Path:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(render_report(results, title, lab), encoding="utf-8")
-    return p
+    """Render and write atomically (a temporary sibling, then a rename): a symbolic link or a folder at
+    ``path`` is refused with one line (OutputError), an existing report is replaced only when whole."""
+    from workbench.core.result_folder import check_file_destination, write_file_atomic
+
+    check_file_destination(path)  # before rendering: a bad -o fails at once
+    return write_file_atomic(path, render_report(results, title, lab).encode("utf-8"))

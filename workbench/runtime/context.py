@@ -3,6 +3,7 @@ and how it reports (progress, cancel)."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,20 +25,35 @@ class CancelToken:
         return self._event.is_set()
 
 
+#: default memory budget of one run's data, in MB (see workbench/runtime/budget.py): with the ~1 GB a CLI
+#: process holds for Python, torch and a small zoo model, a run on a user file peaks near 2 GB
+MEMORY_BUDGET_MB = 1024
+#: environment variable overriding the default (e.g. for the app: every run of every session gets it)
+MEMORY_BUDGET_ENV = "WORKBENCH_MEMORY_BUDGET_MB"
+
+
+def default_memory_budget_mb() -> int:
+    """``WORKBENCH_MEMORY_BUDGET_MB`` when it holds a whole number >= 64, else :data:`MEMORY_BUDGET_MB`."""
+    text = os.environ.get(MEMORY_BUDGET_ENV, "").strip()
+    return int(text) if text.isdigit() and int(text) >= 64 else MEMORY_BUDGET_MB
+
+
 @dataclass
 class RunContext:
     """Passed to every ``Analyzer.run``.
 
     ``progress(fraction, message)`` with fraction in [0, 1]; ``check_cancel()`` raises
     :class:`Cancelled` once the token is set. ``batch_size`` is the starting size for
-    :func:`workbench.runtime.batching.run_batched`, which halves it on out-of-memory.
+    :func:`workbench.runtime.batching.run_batched`, which halves it on out-of-memory. ``memory_budget_mb``:
+    what the run's data may take (decoded samples, inputs, per-sample arrays kept), checked by the runner
+    before the work (:mod:`workbench.runtime.budget`).
     """
 
     device: str = "cpu"
     dtype: str = "float32"
     seed: int = 0
     batch_size: int = 32
-    memory_budget_mb: int = 4096
+    memory_budget_mb: int = field(default_factory=default_memory_budget_mb)
     cancel: CancelToken = field(default_factory=CancelToken)
     on_progress: Callable[[float, str], None] | None = None
     fraction: float = 0.0

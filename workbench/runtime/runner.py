@@ -24,6 +24,7 @@ from workbench.core.hooks import count_hooks
 from workbench.core.result import Check, Provenance, Result
 from workbench.core.sample import SAMPLE_KIND_FOR, Sample
 from workbench.data import get_samples, resolve
+from workbench.runtime import budget
 from workbench.runtime.context import RunContext
 from workbench.runtime.dataset_run import Plan, chunk_size, run_chunks
 from workbench.runtime.device import pick_device
@@ -191,11 +192,15 @@ def run(spec: RunSpec, ctx: RunContext | None = None) -> Result:
         raise UnsupportedModelError(f"{cls.name} does not handle {card.task} models like {card.id}",
                                     f"it handles {', '.join(cls.tasks)} models")
     data_id = spec.data or card.default_data
-    if cls.needs_data and cls.per_sample:  # many samples: in chunks, merged (workbench/runtime/dataset_run.py)
+    batch = None
+    if cls.needs_data:  # bad data fails fast; too much data too, before any work (workbench/runtime/budget.py)
         dataset, ids = resolve(data_id, SAMPLE_KIND_FOR.get(card.kind, ""))
-        if len(ids) > 1:
-            return _run_dataset(cls, config, card, (dataset, ids, data_id), ctx, spec, t0)
-    batch = make_batch(card, data_id, ctx.device) if cls.needs_data else None  # bad data fails fast
+        first = dataset.load(ids[:1])
+        per_input = budget.input_bytes(first[0], make_batch(card, data_id, ctx.device, first))
+        budget.check(ctx.memory_budget_mb, len(ids), per_input, data_id, "decoded and model-ready inputs")
+        if cls.per_sample and len(ids) > 1:  # many samples: in chunks, merged (workbench/runtime/dataset_run.py)
+            return _run_dataset(cls, config, card, (dataset, ids, data_id, per_input), ctx, spec, t0)
+        batch = make_batch(card, data_id, ctx.device, first if len(ids) == 1 else dataset.load(ids))
     ctx.progress(0.0, f"loading {card.id}")
     cached = _load(card, ctx.device)
     result = _execute(cls, cached, ModelHandle(card, cached.module, ctx.device, cached.sha256), batch, config,
@@ -216,16 +221,23 @@ def _execute(cls, cached: _Cached, handle: ModelHandle, batch, config, ctx: RunC
 
 
 def _run_dataset(cls, config, card: ModelCard, data: tuple, ctx: RunContext, spec: RunSpec, t0: float) -> Result:
-    """A per-sample analyzer over every sample of ``data`` = (data set, sample ids, data id), chunk by chunk
-    through the same guarded call as a single run; one merged, stamped Result."""
-    dataset, ids, data_id = data
+    """A per-sample analyzer over every sample of ``data`` = (data set, sample ids, data id, input bytes per
+    sample), chunk by chunk through the same guarded call as a single run; one merged, stamped Result.
+    After the first chunk the whole run's memory is projected from what that chunk keeps per sample and
+    checked against the budget, so a run too big is stopped after one chunk, not at the merge."""
+    dataset, ids, data_id, per_input = data
     ctx.progress(0.0, f"loading {card.id}")
     cached = _load(card, ctx.device)
     handle = ModelHandle(card, cached.module, ctx.device, cached.sha256)
 
     def run_chunk(chunk_ids: list[str], sub: RunContext) -> tuple[Result, list]:
         batch = make_batch(card, data_id, sub.device, dataset.load(chunk_ids))
-        return _execute(cls, cached, handle, batch, config, sub, spec.seed), batch.labels
+        result = _execute(cls, cached, handle, batch, config, sub, spec.seed)
+        if chunk_ids[0] == ids[0]:
+            per = per_input + budget.KEEP_COPIES * budget.kept_bytes(result, len(chunk_ids))
+            budget.check(ctx.memory_budget_mb, len(ids), per, data_id,
+                         f"inputs and {budget.KEEP_COPIES} copies of the per-sample arrays {cls.name} keeps")
+        return result, batch.labels
 
     result = run_chunks(Plan(ids, run_chunk, chunk_size(spec.batch_size)), ctx, cls)
     return _stamp(result, cls, config, card, data_id, cached.sha256, ctx, spec.seed, t0)
