@@ -33,7 +33,7 @@ from pathlib import Path
 
 from workbench.core import plugins
 from workbench.core.cards import ModelCard, register_card, register_card_factory
-from workbench.core.errors import UnsupportedModelError, WeightsError, WorkbenchError
+from workbench.core.errors import UnsupportedModelError, WorkbenchError
 from workbench.core.module_card import (
     USER_MODELS_ENV,
     USER_WEIGHTS_ENV,
@@ -69,8 +69,14 @@ def user_weights() -> dict[str, Path]:
 
 def load_file(path: Path):
     """Import the user's file (once per modification time) as module ``workbench_user_<sha8>``."""
-    if not path.is_file() or path.suffix != ".py":
+    from workbench.io import limits
+    from workbench.io.safe import check_file
+
+    if path.suffix != ".py":
         raise UnsupportedModelError(f"no Python file {path}", "give --model FILE.py:FUNCTION with an existing file")
+    # trusted code, but a FIFO, device or huge file named by mistake must not hang or flood the import
+    check_file(path, limits.MAX_USER_CODE_BYTES, what="model file", error=UnsupportedModelError,
+               hint="give --model FILE.py:FUNCTION with an existing file")
     key = (str(path), path.stat().st_mtime)
     if key not in _LOADED:
         name = f"workbench_user_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
@@ -122,14 +128,10 @@ def _build(fn, weights: Path | None):
         raise UnsupportedModelError(f"{fn.__name__}() returned a {type(module).__name__}, not a torch.nn.Module",
                                     "return the network from the function")
     if weights is not None:
-        from workbench.io import limits
-        from workbench.io.weights import load_user_safetensors
+        from workbench.io.weights import load_user_safetensors, read_safetensors_file
 
-        if not weights.is_file():
-            raise WeightsError(f"no weights file {weights}", "give --weights PATH.safetensors")
-        if weights.stat().st_size > limits.MAX_SAFETENSORS_BYTES:
-            raise WeightsError(f"{weights.name} is over the {limits.MAX_SAFETENSORS_BYTES >> 20} MB limit")
-        module.load_state_dict(load_user_safetensors(weights.read_bytes(), module.state_dict()), strict=True)
+        data = read_safetensors_file(weights)  # regular file, size checked on the descriptor, bounded read
+        module.load_state_dict(load_user_safetensors(data, module.state_dict()), strict=True)
     return without_inplace(module.float().eval())
 
 

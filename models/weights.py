@@ -29,6 +29,7 @@ from workbench.io.weights import load_pinned_checkpoint, sha256_file
 EFFICIENTNET_LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
+MANIFEST_MAX_BYTES = 4 * 1024 * 1024
 _NAME_HASH = re.compile(r"-([0-9a-f]{8,64})\.pth$")
 
 
@@ -46,12 +47,14 @@ def zoo_weights_path(card_id: str) -> Path:
 
 def read_manifest() -> dict:
     """The zoo manifest ``{"format": 1, "cards": {card_id: entry}}``; an empty one if absent."""
+    from workbench.io.safe import read_file
+
     path = zoo_dir() / MANIFEST
     if not path.exists():
         return {"format": MANIFEST_FORMAT, "cards": {}}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = json.loads(read_file(path, MANIFEST_MAX_BYTES, what="zoo manifest", error=WeightsError).decode())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise WeightsError(f"zoo manifest {path} is not readable JSON", "run `make zoo` again") from None
     if not isinstance(data, dict) or not isinstance(data.get("cards"), dict):
         raise WeightsError(f"zoo manifest {path} has no 'cards' table", "run `make zoo` again")
@@ -94,9 +97,29 @@ def _count_params(card_id: str, build: Any) -> int:
     return int(sum(p.numel() for p in module.parameters()))
 
 
+#: parameter counts of the registered builders, so that listing the zoo imports no torch (~3 s);
+#: tests/cli/test_startup.py keeps it equal to the meta-device count and prints the new table when not
+PARAM_TABLE = Path(__file__).with_name("param_counts.json")
+
+
+def build_key(build: Any) -> str:
+    """A builder's name and arguments (``module.function(args)``), the same for every card it builds."""
+    fn, args = (build.func, build.args) if isinstance(build, functools.partial) else (build, ())
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)}{tuple(args)!r}"
+
+
+@functools.lru_cache(maxsize=1)
+def _param_table() -> dict:
+    try:
+        return json.loads(PARAM_TABLE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def count_params(card) -> int:
-    """Number of parameters of the card's architecture (built on the meta device, cached)."""
-    return _count_params(card.id, card.build)
+    """Number of parameters of the card's architecture (from the table, else built on the meta device)."""
+    known = _param_table().get(build_key(card.build))
+    return int(known) if isinstance(known, int) else _count_params(card.id, card.build)
 
 
 def _finish(module):
@@ -177,8 +200,10 @@ def _load_zoo(card):
 
     from safetensors.torch import load as st_load
 
+    from workbench.io.weights import read_safetensors_file
+
     entry, path = _zoo_entry(card)
-    data = path.read_bytes()  # hash and parse the very same bytes
+    data = read_safetensors_file(path)  # hash and parse the very same bytes (regular file, bounded)
     got = hashlib.sha256(data).hexdigest()
     if got != entry["sha256"]:
         raise WeightsError(f"{card.id}: {path.name} has sha256 {got[:16]}..., the manifest says "
@@ -217,6 +242,8 @@ def _status_zoo(card) -> dict:
 
 def torch_cache_file(card) -> Path | None:
     """The official ImageNet checkpoint of a torchvision card if the local torch hub cache holds it."""
+    if not any(_hub_dir().glob("checkpoints/*.pth")):  # the usual case: nothing cached, no torch import
+        return None
     import torch
     import torchvision
 
@@ -224,6 +251,13 @@ def torch_cache_file(card) -> Path | None:
     name = weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
     path = Path(torch.hub.get_dir()) / "checkpoints" / name
     return path if path.is_file() else None
+
+
+def _hub_dir() -> Path:
+    """torch.hub.get_dir() without importing torch: $TORCH_HOME/hub, else $XDG_CACHE_HOME/torch/hub."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or
+                                                         os.path.expanduser("~/.cache"), "torch")
+    return Path(os.path.expanduser(home)) / "hub"
 
 
 def _verified_cache_sha(path: Path) -> str:

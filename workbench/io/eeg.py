@@ -40,15 +40,11 @@ _FIF_MAGIC = b"\x00\x00\x00\x64"
 
 
 def _stat(path: Path) -> os.stat_result:
-    try:
-        st = path.stat()
-    except OSError:
-        raise EegFileError("format", f"cannot read {path}", "check the path") from None
-    if not path.is_file():
-        raise EegFileError("format", f"{path} is not a file")
-    if st.st_size > limits.MAX_EEG_BYTES:
-        raise InputTooLargeError(f"{path.name} is {st.st_size / 1e6:.0f} MB, over the "
-                                 f"{limits.MAX_EEG_BYTES >> 20} MB limit", "cut the recording first")
+    from workbench.io.safe import check_file
+
+    # opened and fstat-ed (never a FIFO, device or directory) before MNE / scipy get the path
+    st = check_file(path, limits.MAX_EEG_BYTES, what="recording", hint="",
+                    error=lambda message, hint: EegFileError("format", message, hint))
     if st.st_size == 0:
         raise EegFileError("truncated", f"{path.name} is empty")
     return st

@@ -72,15 +72,10 @@ def decode_image(data: bytes, name: str = "upload") -> Sample:
 
 def load_image_file(path: str | Path) -> Sample:
     """Read a PNG/JPEG file from disk, checking its size before reading it."""
+    from workbench.io.safe import read_file
+
     p = Path(path)
-    try:
-        size = p.stat().st_size
-    except OSError:
-        raise DataError(f"cannot read {p}", "check the path") from None
-    if size > limits.MAX_IMAGE_BYTES:
-        raise InputTooLargeError(f"{p.name} is {size / 1e6:.1f} MB, over the "
-                                 f"{limits.MAX_IMAGE_BYTES / 1e6:.0f} MB limit")
-    return decode_image(p.read_bytes(), p.name)
+    return decode_image(read_file(p, limits.MAX_IMAGE_BYTES, what="image", hint="give a PNG or JPEG file"), p.name)
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

@@ -27,3 +27,19 @@ MAX_FOLDER_BYTES = 2 * 1024 * 1024 * 1024  # total size of the image files of on
 MAX_ARRAY_BYTES = 1024 * 1024 * 1024  # an .npy file, or one member of an .npz, as decoded
 MAX_ARRAY_FILE_BYTES = 1024 * 1024 * 1024  # the .npz / .npy file on disk
 ARRAY_DTYPES = "biufU"  # numpy dtype kinds accepted in user arrays (bool, int, uint, float; text for names)
+MAX_NPZ_MEMBERS = 4096  # arrays in one .npz (bounds the zip central directory parsed)
+MAX_NPZ_DIRECTORY_BYTES = 4 * 1024 * 1024  # the zip central directory of an .npz
+DEFLATE_MAX_RATIO = 1032  # the most deflate can expand (RFC 1951: 258-byte matches from 2-bit codes)
+
+# saved results (workbench.core.result / result_schema): result.json + arrays.npz of a result folder
+MAX_RESULT_JSON_BYTES = 64 * 1024 * 1024
+MAX_RESULT_JSON_DEPTH = 64  # nesting of result.json (json.loads recurses: deeper is a RecursionError)
+MAX_RESULT_ARRAYS_FILE_BYTES = 2 * 1024 * 1024 * 1024  # arrays.npz on disk
+MAX_RESULT_ARRAY_BYTES = 1024 * 1024 * 1024  # one array of a result, as decoded
+MAX_RESULT_ARRAYS_BYTES = 2 * 1024 * 1024 * 1024  # all arrays of one result, as decoded
+RESULT_DTYPES = "biufcUSmM"  # numpy dtype kinds a result may store (never objects or structured records)
+
+# other files read on a user's word
+MAX_USER_CODE_BYTES = 16 * 1024 * 1024  # a --model FILE.py (trusted code, but it must not hang or flood)
+MAX_CHECKPOINT_BYTES = 4 * 1024 * 1024 * 1024  # a pinned zoo/package checkpoint, hashed in chunks
+MAX_NOTE_BYTES = 64 * 1024  # the JSON note beside a stored user upload

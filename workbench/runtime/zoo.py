@@ -20,7 +20,9 @@ from pathlib import Path
 from workbench.core.cards import ModelCard, get_card, list_cards, register_card
 from workbench.core.errors import ConfigError, WeightsError, WorkbenchError
 from workbench.core.result import ModelArtifact
-from workbench.io.weights import load_user_safetensors, sha256_file
+from workbench.io import limits
+from workbench.io.safe import read_file
+from workbench.io.weights import load_user_safetensors, read_safetensors_file
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +41,11 @@ def _user_card(base: ModelCard, path: Path, sha: str, label: str) -> ModelCard:
     def loader(card: ModelCard):
         import torch
 
-        if sha256_file(path) != sha:
+        data = read_safetensors_file(path, nofollow=True)  # hash and parse the very same bytes
+        if hashlib.sha256(data).hexdigest() != sha:
             raise WeightsError(f"{path.name} changed on disk since it was uploaded", "upload it again")
         module = base.build()
-        sd = load_user_safetensors(path.read_bytes(), module.state_dict())
+        sd = load_user_safetensors(data, module.state_dict())
         module.load_state_dict(sd, strict=True)
         return module.to(torch.float32).eval()
 
@@ -63,7 +66,7 @@ def add_user_weights(base_id: str, data: bytes, label: str = "upload") -> str:
     base = get_card(base_id)
     if base.weights_source == "user":
         raise ConfigError("pick a zoo architecture, not a user card, as the base")
-    label = re.sub(r"[^A-Za-z0-9_.\- ]", "_", label)[:60] or "upload"
+    label = clean_label(label, "upload")
     load_user_safetensors(data, base.build().state_dict())  # raises a one-line WeightsError
     sha = hashlib.sha256(data).hexdigest()
     path = _user_dir() / f"{base.family}.user_{sha[:8]}.safetensors"
@@ -94,14 +97,30 @@ def _why(e: Exception) -> str:
     return f"{type(e).__name__}: {first}" if first else type(e).__name__
 
 
+def clean_label(label: str, default: str, extra: str = "") -> str:
+    """A label as shown in `zoo list` and the app: letters, digits, ``_.- `` (and ``extra``), 60 at most.
+    Applied when a label is stored AND when a stored note is read back (the note may be hand-edited)."""
+    return re.sub(rf"[^A-Za-z0-9_.\- {re.escape(extra)}]", "_", str(label))[:60] or default
+
+
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+
+
 def _user_card_from_note(note: Path) -> ModelCard:
-    meta = json.loads(note.read_text())
+    raw = read_file(note, limits.MAX_NOTE_BYTES, what="user weights note", nofollow=True, error=WeightsError)
+    meta = json.loads(raw)
+    if not isinstance(meta, dict):
+        raise WeightsError("the note is not a JSON object", "upload the weights again")
+    for field, ok in (("base", isinstance(meta.get("base"), str)), ("sha256", _SHA.match(str(meta.get("sha256"))))):
+        if not ok:
+            raise WeightsError(f"the note's field {field!r} is missing or malformed", "upload the weights again")
     weights = note.with_suffix(".safetensors")
     if not weights.exists():
         raise WeightsError(f"{weights.name} is missing", "upload the weights again")
     base = get_card(meta["base"])
-    make = _pruned_card if meta.get("pruned") else _user_card
-    return make(base, weights, meta["sha256"], meta.get("label", ""))
+    pruned = meta.get("pruned") is True
+    label = clean_label(meta.get("label", ""), "pruned" if pruned else "upload", "%" if pruned else "")
+    return (_pruned_card if pruned else _user_card)(base, weights, meta["sha256"], label)
 
 
 def load_user_cards() -> UserCards:
@@ -162,12 +181,12 @@ def _header_shapes(data: bytes) -> dict[str, list[int]]:
 
 def _pruned_card(base: ModelCard, path: Path, sha: str, label: str) -> ModelCard:
     def build():
-        return resized(base, _header_shapes(path.read_bytes()))
+        return resized(base, _header_shapes(read_safetensors_file(path, nofollow=True)))
 
     def loader(card: ModelCard):
         import torch
 
-        data = path.read_bytes()
+        data = read_safetensors_file(path, nofollow=True)
         if hashlib.sha256(data).hexdigest() != sha:
             raise WeightsError(f"{path.name} changed on disk since it was saved", "prune and save it again")
         module = resized(base, _header_shapes(data))
@@ -176,11 +195,15 @@ def _pruned_card(base: ModelCard, path: Path, sha: str, label: str) -> ModelCard
 
     def status(card: ModelCard) -> dict:
         st = dict(base.status(base))
-        params = None
-        if path.exists():
-            params = sum(math.prod(s) for k, s in _header_shapes(path.read_bytes()).items()
+        params, ok = None, path.exists()
+        try:
+            shapes = _header_shapes(read_safetensors_file(path, nofollow=True)) if ok else {}
+        except WorkbenchError:  # replaced by something unreadable since it was saved: listed, not loadable
+            shapes, ok = {}, False
+        if shapes:
+            params = sum(math.prod(s) for k, s in shapes.items()
                          if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
-        st.update(available=path.exists(), sha256=sha, accuracy=None, params=params,
+        st.update(available=ok, sha256=sha, accuracy=None, params=params,
                   note=f"pruned {base.id} '{label}' (smaller layers, same architecture)")
         return st
 
@@ -202,7 +225,7 @@ def add_pruned_weights(base_id: str, state_dict: dict, label: str = "pruned") ->
     base = get_card(base_id)
     if base.weights_source == "user":
         raise ConfigError("pick a zoo architecture, not a user card, as the base")
-    label = re.sub(r"[^A-Za-z0-9_.\- %]", "_", label)[:60] or "pruned"
+    label = clean_label(label, "pruned", "%")
     tensors = {k: torch.as_tensor(np.array(v, copy=True)).contiguous() for k, v in state_dict.items()}
     data = save(tensors, metadata={"workbench": f"pruned {base_id}"})
     module = resized(base, _header_shapes(data))
