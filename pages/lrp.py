@@ -3,9 +3,19 @@
 import streamlit as st
 
 from analyzers.lrp_pruning.result import curves_figure
-from pages._ui import clear_error, config_form, data_picker, error_line, job_status, launch, render_result, runtime
+from pages._state import widget
+from pages._ui import (
+    clear_error,
+    config_form,
+    data_picker,
+    error_line,
+    job_status,
+    launch,
+    render_result,
+    runtime,
+    visible_cards,
+)
 from workbench.core.analyzer import get_analyzer
-from workbench.core.cards import list_cards
 from workbench.core.errors import WorkbenchError
 from workbench.runtime import RunSpec
 
@@ -16,15 +26,16 @@ explain_tab, prune_tab = st.tabs(["Explain", "Prune"])
 
 
 def _ready(analyzer, need_data: bool = False) -> dict:
-    cards = [c for c in list_cards() if c.kind in analyzer.supports and getattr(c, "task", "classification")
+    cards = [c for c in visible_cards() if c.kind in analyzer.supports and getattr(c, "task", "classification")
              == "classification" and (not need_data or "training_data" in c.extra)]
     return {c.id: c for c in cards if c.status(c).get("available")}
 
 
 def _pick_model(ready: dict, default: str, key: str):
     ids = list(ready)
-    return ready[st.selectbox("Model", ids, index=ids.index(default) if default in ids else 0, key=key,
-                              format_func=lambda i: i + ("" if ready[i].trained else "  (untrained)"))]
+    return ready[widget(st.selectbox, "Model", key, default if default in ids else ids[0], ids,
+                        valid=lambda v: v in ids,
+                        format_func=lambda i: i + ("" if ready[i].trained else "  (untrained)"))]
 
 
 with explain_tab:
@@ -32,7 +43,7 @@ with explain_tab:
     st.caption(f"{lrp.description} — {lrp.paper}")
     ready = _ready(lrp)
     if not ready:
-        st.warning("No model is available yet: run `make zoo`.")
+        st.warning("No model is available yet: the model zoo has not been built on this server.")
     else:
         card = _pick_model(ready, "digits_resnet.sk", f"{EXPLAIN}.model")
         left, right = st.columns(2)
@@ -40,11 +51,15 @@ with explain_tab:
             data_id = data_picker(card, EXPLAIN)
         with right:
             comps = lrp.Config.__dataclass_fields__["composite"].metadata["choices"]
-            composite = st.selectbox("Composite", comps, key=f"{EXPLAIN}.comp",
-                                     help=lrp.Config.__dataclass_fields__["composite"].metadata["help"])
+            composite = widget(st.selectbox, "Composite", f"{EXPLAIN}.comp",
+                               lrp.Config.__dataclass_fields__["composite"].default, comps,
+                               valid=lambda v: v in comps,
+                               help=lrp.Config.__dataclass_fields__["composite"].metadata["help"])
             names = list(card.class_names)
-            target = st.selectbox("Class to explain", [-1, *range(len(names))], key=f"{EXPLAIN}.target",
-                                  format_func=lambda i: "predicted class" if i < 0 else f"{i}: {names[i]}")
+            classes = [-1, *range(len(names))]
+            target = widget(st.selectbox, "Class to explain", f"{EXPLAIN}.target", -1, classes,
+                            valid=lambda v: v in classes,
+                            format_func=lambda i: "predicted class" if i < 0 else f"{i}: {names[i]}")
         with st.expander("Advanced settings"):
             values = config_form(lrp.Config, EXPLAIN, skip=("composite", "target"))
         if st.button("Run LRP", type="primary", disabled=not data_id):
@@ -68,23 +83,27 @@ def _live(live: dict) -> None:
 with prune_tab:
     pruner = get_analyzer(PRUNE)
     st.caption(f"{pruner.description} — {pruner.paper}")
+    st.caption(pruner.page_note)
     ready = _ready(pruner, need_data=True)
     if not ready:
-        st.warning("No model with built-in labelled data is available yet: run `make zoo`.")
+        st.warning("No model with built-in labelled data is available yet: the model zoo has not been built "
+                   "on this server.")
     else:
         card = _pick_model(ready, "digits_vgg.sk", f"{PRUNE}.model")
         fields = pruner.Config.__dataclass_fields__
         left, right = st.columns(2)
         with left:
-            criteria = st.multiselect("Criteria", fields["criteria"].metadata["choices"],
-                                      default=fields["criteria"].default.split(","), key=f"{PRUNE}.criteria")
-            rates = st.text_input("Pruning rates (% of units)", value=fields["rates"].default, key=f"{PRUNE}.rates",
-                                  help=fields["rates"].metadata["help"])
+            choices = fields["criteria"].metadata["choices"]
+            criteria = widget(st.multiselect, "Criteria", f"{PRUNE}.criteria", fields["criteria"].default.split(","),
+                              choices, valid=lambda v: all(c in choices for c in v))
+            rates = widget(st.text_input, "Pruning rates (% of units)", f"{PRUNE}.rates", fields["rates"].default,
+                           help=fields["rates"].metadata["help"])
         with right:
-            per_class = st.number_input("Reference samples per class", 1, 1000, fields["reference_per_class"].default,
-                                        key=f"{PRUNE}.ref", help=fields["reference_per_class"].metadata["help"])
-            tune = st.checkbox("Fine-tune between steps", value=False, key=f"{PRUNE}.ft",
-                               help=fields["finetune"].metadata["help"])
+            per_class = widget(st.number_input, "Reference samples per class", f"{PRUNE}.ref",
+                               fields["reference_per_class"].default, min_value=1, max_value=1000,
+                               help=fields["reference_per_class"].metadata["help"])
+            tune = widget(st.checkbox, "Fine-tune between steps", f"{PRUNE}.ft", False,
+                          help=fields["finetune"].metadata["help"])
         with st.expander("Schedule and advanced settings"):
             values = config_form(pruner.Config, PRUNE, skip=("criteria", "rates", "reference_per_class", "finetune"))
         if st.button("Run pruning", type="primary", disabled=not criteria):

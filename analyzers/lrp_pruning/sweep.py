@@ -85,15 +85,16 @@ class Sweep:
         mode = self.config.schedule
         return mode == "iterative" or (mode == "auto" and self.config.finetune)
 
-    def start(self, base: torch.nn.Module, criteria: list[str]) -> None:
+    def start(self, base: torch.nn.Module, keys: list[str]) -> None:
+        """Record the unpruned model as rate 0 of every series (``keys``: criterion or criterion_norm)."""
         acc = accuracy(base, self.sets["x_test"], self.sets["y_test"])
         size = (count_params(base), count_flops(base, self.sets["x_test"][:1]))
-        self.curves = {c: [acc] for c in criteria}
-        self.sizes = {c: [size] for c in criteria}
+        self.curves = {c: [acc] for c in keys}
+        self.sizes = {c: [size] for c in keys}
 
-    def _scores(self, crit: str, model, layers, gen) -> list[torch.Tensor]:
+    def _scores(self, crit: str, norm: str, model, layers, gen) -> list[torch.Tensor]:
         return unit_scores(crit, model, layers, self.sets["x_ref"], self.sets["y_ref"],
-                           Scoring(self.config.composite, self.bounds, self.config.normalize, gen))
+                           Scoring(self.config.composite, self.bounds, norm, gen))
 
     def _prune(self, model, layers, scores, k: int) -> int:
         masks = lowest(scores, k)
@@ -106,24 +107,26 @@ class Sweep:
         if self.config.finetune:
             finetune(model, self.sets["x_train"], self.sets["y_train"], self.config, gen, self.ctx)
 
-    def _record(self, crit: str, ci: int, ri: int, model) -> None:
-        self.curves[crit].append(accuracy(model, self.sets["x_test"], self.sets["y_test"]))
-        self.sizes[crit].append((count_params(model), count_flops(model, self.sets["x_test"][:1])))
+    def _record(self, key: str, ci: int, ri: int, model) -> None:
+        self.curves[key].append(accuracy(model, self.sets["x_test"], self.sets["y_test"]))
+        self.sizes[key].append((count_params(model), count_flops(model, self.sets["x_test"][:1])))
         self.ctx.publish("curves", {"rates": [0.0, *self.rates], "acc": {c: list(v) for c, v in self.curves.items()}})
         self.ctx.progress(0.03 + 0.93 * (ci + (ri + 1) / len(self.rates)) / self.n_criteria,
-                          f"{crit}: {self.rates[ri]:g}% pruned")
+                          f"{key}: {self.rates[ri]:g}% pruned")
 
-    def run(self, crit: str, ci: int, base: torch.nn.Module) -> tuple[torch.nn.Module, list[PrunableLayer]]:
-        """Prune a copy of ``base`` up to every rate with ``crit``; returns the model at the largest rate."""
+    def run(self, key: str, crit: str, norm: str, ci: int,
+            base: torch.nn.Module) -> tuple[torch.nn.Module, list[PrunableLayer]]:
+        """Prune a copy of ``base`` up to every rate with ``crit`` under normalization ``norm``, recording
+        the curve as series ``key``; returns the model at the largest rate."""
         gen = torch.Generator().manual_seed(self.ctx.seed + 31 * ci)
         if not self.iterative:
-            scores = self._scores(crit, base, self.layers, gen)
+            scores = self._scores(crit, norm, base, self.layers, gen)
             for ri, rate in enumerate(self.rates):
                 self.ctx.check_cancel()
                 model, layers = copy.deepcopy(base), copy.deepcopy(self.layers)
                 self._prune(model, layers, scores, round(self.total * rate / 100))
                 self._finetune(model, gen)
-                self._record(crit, ci, ri, model)
+                self._record(key, ci, ri, model)
             return model, layers
         model, layers, removed = copy.deepcopy(base), copy.deepcopy(self.layers), 0
         step = max(1, round(self.total * self.config.step / 100)) if self.config.step > 0 else self.total
@@ -131,10 +134,11 @@ class Sweep:
             goal = round(self.total * rate / 100)
             while removed < goal:
                 self.ctx.check_cancel()
-                done = self._prune(model, layers, self._scores(crit, model, layers, gen), min(step, goal - removed))
+                done = self._prune(model, layers, self._scores(crit, norm, model, layers, gen),
+                                   min(step, goal - removed))
                 if not done:
                     break  # every layer is down to one unit
                 removed += done
                 self._finetune(model, gen)
-            self._record(crit, ci, ri, model)
+            self._record(key, ci, ri, model)
         return model, layers
