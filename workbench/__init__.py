@@ -2,6 +2,7 @@
 
     wb.run(analyzer, model=..., data=..., **config) -> Result   # zoo ids or your own nn.Module
     wb.report([r1, r2], "report.html")
+    wb.sweep("lrp_pruning", model="digits_vgg.sk", grid={"criteria": ["lrp", "weight"]}, seeds=range(3))
     wb.zoo(), wb.analyzers(), wb.weights_sha256(module)
 
 The names are loaded on first use, so importing a sub-package (the CLI, the app) does not pull in the runtime.
@@ -9,7 +10,7 @@ The names are loaded on first use, so importing a sub-package (the CLI, the app)
 
 from __future__ import annotations
 
-__all__ = ["analyzers", "report", "run", "weights_sha256", "zoo"]
+__all__ = ["analyzers", "report", "run", "sweep", "weights_sha256", "zoo"]
 
 
 def __getattr__(name: str):

@@ -56,6 +56,19 @@ def run(analyzer: str, model=None, data=None, *, labels=None, classes=None, prep
     return _run_spec(spec, RunContext(on_progress=progress))
 
 
+def sweep(analyzer: str, model=None, data=None, *, labels=None, classes=None, normalize=None, **kwargs):
+    """Run a sweep (workbench.sweep) and return its SweepResult: ``grid={"key": [v1, v2]}``, ``seeds=range(3)``
+    or "0-4", ``executor`` local | ray | ray:ADDRESS, ``workers``, ``out``/``cache``, other keywords fix
+    Config values. ``model``: a zoo id, a list of ids, or one torch.nn.Module (swept in this process);
+    ``data``: a data id, a list of ids, or in-memory data as in :func:`run`."""
+    from workbench.sweep.api import sweep as _sweep
+
+    if isinstance(model, (list, tuple)) or (isinstance(data, (list, tuple)) and not hasattr(data, "shape")):
+        return _sweep(analyzer, model, data, **kwargs)
+    card, data_id, _ = _resolve(model, data, labels, Hints(classes=tuple(classes or ()), normalize=normalize))
+    return _sweep(analyzer, card.id if card else None, data_id, **kwargs)
+
+
 def _resolve(model, data, labels, hints: Hints) -> tuple[ModelCard | None, str | None, str]:
     """(card or None, data id or None, default device) for the model and data a user handed over."""
     if model is None or isinstance(model, (str, ModelCard)):

@@ -22,7 +22,7 @@ PAGES = Path(__file__).resolve().parent.parent / "pages"
 GENERIC = PAGES / "analyzer.py"
 #: session key naming the URL path of the page being run: the generic page reads which analyzer it serves
 PAGE_KEY = "wb.page"
-FIXED = {"home", "zoo", "labs", "report", "analyzer"}  # URL paths the fixed pages infer from their files
+FIXED = {"home", "zoo", "labs", "report", "analyzer", "sweeps"}  # URL paths the fixed pages infer from their files
 
 
 def analyzer_pages() -> list:
@@ -47,7 +47,8 @@ except WorkbenchError as e:  # no page runs when torch's safe loading is switche
     st.stop()
 nav = st.navigation({
     "Workbench": [st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True),
-                  st.Page(PAGES / "zoo.py", title="Model zoo", icon=":material/inventory_2:")],
+                  st.Page(PAGES / "zoo.py", title="Model zoo", icon=":material/inventory_2:"),
+                  st.Page(PAGES / "sweeps.py", title="Sweeps", icon=":material/grid_on:")],
     "Analyzers": analyzer_pages(),
     "Teaching": [st.Page(PAGES / "labs.py", title="Labs", icon=":material/school:")],
     "Export": [st.Page(PAGES / "report.py", title="Report", icon=":material/description:")],
