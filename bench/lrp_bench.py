@@ -32,7 +32,8 @@ def _median(fn, repeat: int = 5) -> float:
 def _zennit_direct(module, canonizers, bounds, x, target):
     """The bare zennit pass the analyzer wraps (canonizers prepared once, outside the timing): register the
     composite, forward, modified backward to the input, remove."""
-    composite = make_composite("epsilon_plus_flat", *bounds, canonizers=canonizers)
+    low, high = (bounds.low, bounds.high) if hasattr(bounds, "low") else bounds  # InputBounds or a pair
+    composite = make_composite("epsilon_plus_flat", low, high, canonizers=canonizers)
     with applied(composite, module):
         xr = x.detach().clone().requires_grad_(True)
         out = module(xr)

@@ -35,7 +35,8 @@ def bench_erf(device: str, model_id: str, layer: str, n_images: int, repeat: int
     maps: dict = {}
 
     def once(batch: int) -> None:
-        maps[batch] = erf_map(net, x, row.box.dims, "replknet", RunContext(device=device, batch_size=batch))[0]
+        maps[batch] = erf_map(net, x, row.box.dims, "replknet", RunContext(device=device, batch_size=batch),
+                              chunk=batch)[0]
 
     once(chunk)  # warm-up (allocator, kernels)
     batched = _median(lambda: once(chunk), repeat)

@@ -1,8 +1,15 @@
-"""`make bench`: speed ratios measured side by side in one run, written to JSON.
+"""`make bench`: every row of issue 21's table measured side by side in one run, written to
+``bench/results.json`` with its ratio, goal and verdict; then compared with the committed
+``bench/baseline.json``: a ratio more than 30 % worse than the baseline's prints a WARNING (never a failure:
+timings on a shared machine are not tests).
 
-Per image model: median forward time for a batch; per attribution method, attribution time /
-forward time on the same batch; and the attribution analyzer's time (through the runner) over
-calling captum directly on the same inputs. Other analyzers add their own sections.
+Rows (``bench/rows.py``; ratio = ours / peer of CPU-time medians, interleaved A/B after warm-ups):
+LRP vs zennit, Grad-CAM vs hand-rolled autograd, theoretical RF of ResNet-50 vs TorchLens (or a naive
+forward-hook tracer), ERF over 50 images chunked vs one at a time, LinearScope rows vs an autograd loop,
+IG vs captum, CLI cold start vs ``import torch``, IG over a data set vs a plain captum loop
+(``bench/dataset_bench.py``) and, when present, the sweep executors (``bench/sweep_bench.py``). Then a
+coverage pass: one available card per (kind, task) through every analyzer that supports that kind and
+task, with the analyzer's smoke config (classes are needed only where the analyzer declares them).
 """
 
 from __future__ import annotations
@@ -20,117 +27,125 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from analyzers.attribution.analyzer import AttributionConfig, Setup, _attribute, _gradcam_layer  # noqa: E402
-from bench.timing import median_time  # noqa: E402
-from workbench.core.cards import list_cards  # noqa: E402
-from workbench.runtime import RunSpec, load_model, make_batch, pick_device, run  # noqa: E402
+from bench import rows  # noqa: E402
+from workbench.runtime import pick_device  # noqa: E402
 
-SMALL = {"batch": 16, "data": "digits:test:16", "steps": 32, "methods": ("integrated_gradients", "saliency",
-         "input_x_gradient", "grad_cam", "occlusion")}
-LARGE = {"batch": 4, "data": "skimage:chelsea", "steps": 16, "methods": ("integrated_gradients", "saliency",
-         "input_x_gradient", "grad_cam")}
-HEAVY = {"vgg16.untrained", "resnet50.untrained"}  # forward + two cheap methods only
+ROWS = {"lrp_vs_zennit": rows.lrp_vs_zennit, "gradcam_vs_hand": rows.gradcam_vs_hand,
+        "rf_theory_resnet50": rows.rf_theory, "erf_50_images": rows.erf_chunked,
+        "linear_scope_rows": rows.linear_scope_rows, "ig_vs_captum": rows.ig_vs_captum,
+        "cli_cold_start": rows.cli_cold_start}
+REGRESSION = 1.3  # a ratio 30 % worse than the baseline's is reported
+BUDGET_S = 13 * 60  # the coverage pass is skipped past this (the whole run must stay under 15 minutes)
 
 
-def bench_model(card, device: str) -> dict:
-    prof = SMALL if card.input_shape[-1] <= 64 else LARGE
-    handle = load_model(card.id, device)
-    batch = make_batch(card, prof["data"], device)
-    x = batch.x.repeat(max(1, prof["batch"] // batch.x.shape[0]), 1, 1, 1)[: prof["batch"]]
-    module = handle.module
-    with torch.no_grad():
-        target = module(x).argmax(1)
-    fwd = median_time(lambda: module(x).sum().item())
-    cfg = AttributionConfig(n_steps=prof["steps"])
-    _, layer = _gradcam_layer(module, card, "")
-    methods = ("saliency", "grad_cam") if card.id in HEAVY else prof["methods"]
-    out = {"batch": int(x.shape[0]), "input": list(x.shape[1:]), "forward_median_s": round(fwd, 5),
-           "methods": {}}
-    side = x.shape[-1]
-    for m in methods:
-        setup = Setup(x, target, torch.zeros_like(x), cfg, max(2, side // 8), max(1, side // 16))
-        t = median_time(lambda m=m, setup=setup: _attribute(m, module, layer, setup), repeat=3)
-        out["methods"][m] = {"time_s": round(t, 4), "over_forward": round(t / fwd, 2)}
-    out["analyzer_over_captum"] = analyzer_vs_captum(card, device, prof)
+def dataset_row(device: str) -> dict:
+    from bench.dataset_bench import bench_dataset_run
+
+    out = bench_dataset_run(device, rounds=2)
+    out["ratio"] = out.get("ratio")  # captum loop time / ours: samples per second, ours over captum's
+    return rows.verdict(out, ">= 1.0x a plain captum loop's samples/s, batched", ">=", 1.0)
+
+
+def sweep_row(device: str) -> dict | None:
+    if not (Path(__file__).parent / "sweep_bench.py").is_file():
+        return None
+    from bench.sweep_bench import bench_sweep
+
+    return bench_sweep(seeds=(0,), with_ray=False)
+
+
+def coverage(device: str, deadline: float) -> dict:
+    """One card per (kind, task), smallest first, through each analyzer that supports it (smoke config)."""
+    from workbench.core.analyzer import list_analyzers
+    from workbench.core.cards import list_cards
+    from workbench.runtime import RunSpec, run
+
+    picked: dict = {}
+    for card in sorted(list_cards(), key=lambda c: c.summary().get("params") or 0):
+        if card.status(card).get("available"):
+            picked.setdefault((card.kind, card.task), card)
+    out = {}
+    for (kind, task), card in sorted(picked.items()):
+        for cls in list_analyzers():
+            if kind not in cls.supports or task not in cls.tasks or not cls.needs_model:
+                continue
+            key = f"{cls.name} on {card.id}"
+            if time.monotonic() > deadline:
+                out[key] = {"skipped": "time budget"}
+                continue
+            t = time.perf_counter()
+            try:
+                run(RunSpec(cls.name, card.id, "", dict(cls.smoke_config), device=device))
+                out[key] = {"wall_s": round(time.perf_counter() - t, 2)}
+            except Exception as e:  # noqa: BLE001 - one failure is recorded, the rest still run
+                out[key] = {"error": f"{type(e).__name__}: {str(e)[:200]}"}
     return out
 
 
-def analyzer_vs_captum(card, device: str, prof: dict) -> dict:
-    """The whole analyzer run (one method, no sanity check) over the bare captum call, same inputs."""
-    from captum.attr import IntegratedGradients
-
-    module = load_model(card.id, device).module
-    batch = make_batch(card, prof["data"], device)
-    steps = prof["steps"]
-    spec = RunSpec("attribution", card.id, prof["data"], {"method": "integrated_gradients", "n_steps": steps,
-                                                          "sanity_check": False}, device=device)
-
-    def captum_direct():
-        x = batch.x.clone().requires_grad_(True)
-        with torch.no_grad():
-            t = module(x).argmax(1)
-        IntegratedGradients(module).attribute(x, torch.zeros_like(x), target=t, n_steps=steps,
-                                              internal_batch_size=max(8, steps // 2))
-
-    ours = median_time(lambda: run(spec), repeat=3)
-    base = median_time(captum_direct, repeat=3)
-    return {"ours_s": round(ours, 4), "captum_s": round(base, 4), "ratio": round(ours / base, 3)}
-
-
-def analyzer_benches(only: str = "") -> list[tuple[str, object]]:
-    """``bench_<analyzer>()`` of every registered analyzer that ships one in ``bench/*_bench.py``."""
-    import importlib
-
-    from workbench.core.analyzer import list_analyzers
-
-    names = {a.name for a in list_analyzers()}
-    out = []
-    for path in sorted(Path(__file__).parent.glob("*_bench.py")):
-        module = importlib.import_module(f"bench.{path.stem}")
-        out += [(n[len("bench_"):], getattr(module, n)) for n in dir(module)
-                if n.startswith("bench_") and n[len("bench_"):] in names]
-    wanted = set(filter(None, only.split(",")))
-    return [(n, f) for n, f in out if not wanted or n in wanted]
+def regressions(results: dict, baseline: dict) -> list[str]:
+    """One line per row whose ratio is more than 30 % worse than the baseline's (direction from goal_op)."""
+    lines = []
+    for name, row in results.get("rows", {}).items():
+        old = baseline.get("rows", {}).get(name, {})
+        new_r, old_r = row.get("ratio"), old.get("ratio")
+        if not isinstance(new_r, (int, float)) or not isinstance(old_r, (int, float)) or old_r <= 0:
+            continue
+        worse = new_r > old_r * REGRESSION if row.get("goal_op", "<=") == "<=" else new_r * REGRESSION < old_r
+        if worse:
+            lines.append(f"WARNING: {name} ratio {new_r} vs baseline {old_r} (more than 30% worse; "
+                         f"goal {row.get('goal')})")
+    return lines
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="bench/results.json")
+    ap.add_argument("--baseline", default="bench/baseline.json")
+    ap.add_argument("--write-baseline", action="store_true", help="also write this run as the baseline")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--models", default="", help="comma-separated ids; default every available image model")
-    ap.add_argument("--only", default="", help="comma-separated analyzer benches (e.g. receptive_field); "
-                                               "default all; 'none' skips them")
+    ap.add_argument("--only", default="", help="comma-separated rows (default all; e.g. rf_theory_resnet50)")
+    ap.add_argument("--no-coverage", action="store_true")
     args = ap.parse_args()
+    t0 = time.monotonic()
     device = pick_device(args.device)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    wanted = set(filter(None, args.models.split(",")))
     results = {"device": device, "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
                "torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
-               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "attribution": {}}
-    for card in list_cards():
-        if card.kind != "image2d" or (wanted and card.id not in wanted) or not card.status(card)["available"]:
+               "threads": torch.get_num_threads(), "load_avg_before": [round(v, 2) for v in os.getloadavg()],
+               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": {}}
+    wanted = set(filter(None, args.only.split(",")))
+    todo = {**ROWS, "dataset_ig_vs_captum_loop": dataset_row, "sweep": sweep_row}
+    for name, fn in todo.items():
+        if wanted and name not in wanted:
             continue
-        print(f"bench {card.id} ...", file=sys.stderr, flush=True)
-        results["attribution"][card.id] = bench_model(card, device)
-    for name, fn in analyzer_benches(args.only):
         print(f"bench {name} ...", file=sys.stderr, flush=True)
         t = time.perf_counter()
         try:
-            results[name] = fn()
-        except Exception as e:  # noqa: BLE001 - one failing bench is recorded, the others still run
-            results[name] = {"error": f"{type(e).__name__}: {e}"}
-        results[name]["bench_wall_s"] = round(time.perf_counter() - t, 2)
-    if not args.only or "dataset_run" in args.only.split(","):  # IG over digits:test vs a plain captum loop
-        from bench.dataset_bench import bench_dataset_run
-
-        print("bench dataset_run ...", file=sys.stderr, flush=True)
-        try:
-            results["dataset_run"] = bench_dataset_run(device)
-        except Exception as e:  # noqa: BLE001 - recorded like the analyzer benches
-            results["dataset_run"] = {"error": f"{type(e).__name__}: {e}"}
+            row = fn(device)
+        except Exception as e:  # noqa: BLE001 - one failing row is recorded, the others still run
+            row = {"error": f"{type(e).__name__}: {str(e)[:300]}"}
+        if row is not None:
+            row["bench_wall_s"] = round(time.perf_counter() - t, 2)
+            results["rows"][name] = row
+            print(f"  {name}: ratio {row.get('ratio')} goal {row.get('goal')} met {row.get('met')} "
+                  f"({row['bench_wall_s']} s){' ' + row['error'] if 'error' in row else ''}", file=sys.stderr)
+    if not args.no_coverage and not wanted:
+        print("bench coverage ...", file=sys.stderr, flush=True)
+        results["coverage"] = coverage(device, t0 + BUDGET_S)
+    results["total_wall_s"] = round(time.monotonic() - t0, 1)
+    results["load_avg_after"] = [round(v, 2) for v in os.getloadavg()]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
-    print(f"wrote {args.out}", file=sys.stderr)
+    print(f"wrote {args.out} ({results['total_wall_s']} s)", file=sys.stderr)
+    base = Path(args.baseline)
+    if base.is_file():
+        for line in regressions(results, json.loads(base.read_text())):
+            print(line)
+    else:
+        print(f"no baseline at {base}: nothing to compare", file=sys.stderr)
+    if args.write_baseline:
+        base.write_text(json.dumps(results, indent=2))
+        print(f"wrote {base}", file=sys.stderr)
     return 0
 
 

@@ -47,7 +47,9 @@ class ReceptiveFieldConfig:
     erf_method: str = option("replknet", "replknet: ReLU'd centre features summed, ReLU'd gradient (the "
                                          "area-ratio protocol); luo: plain centre sum, |gradient|",
                              choices=("replknet", "luo"))
-    n_images: int = option(50, "inputs averaged for the ERF (RepLKNet uses 50)", min=1, max=1000)
+    n_images: int = option(50, "inputs averaged for the ERF (RepLKNet uses 50); 0 = every sample the data id "
+                               "names (a whole set such as digits:test, in measured chunks with progress and "
+                               "cancel)", min=0, max=100000)
     fill: str = option("augment", "when the data has fewer inputs than n_images: augment = random resized "
                                   "crops and flips of them, noise = standard-normal inputs (Luo et al.), "
                                   "repeat", choices=("augment", "noise", "repeat"))
@@ -136,6 +138,10 @@ class ReceptiveField(Analyzer):
     mutates_model = False  # the probe and the untrained ERF work on private copies
     needs_data = True
     needs_model = False  # experiment=erf_growth builds its own networks
+    # not per_sample: the ERF is a statistic of a set of inputs (the mean gradient map over N images), not a
+    # per-image explanation; a data id naming a whole set (digits:test) is averaged over with n_images=0,
+    # chunked by erf_map (measured chunk, progress and cancel between chunks)
+    per_sample = False
 
     def run(self, model, data, config, ctx):
         if config.experiment == "erf_growth":
@@ -244,7 +250,8 @@ class ReceptiveField(Analyzer):
         if not box.dims or len(set(box.dims)) != len(box.dims):
             info["erf_note"] = "skipped: the layer has no spatial dims (pick a convolutional layer)"
             return
-        x, how = rf_erf.fill_inputs(data.x, shape[1:], config.n_images, config.fill, ctx.seed,
+        n = config.n_images or int(data.x.shape[0])  # 0: the data set itself (a set-level statistic)
+        x, how = rf_erf.fill_inputs(data.x, shape[1:], n, config.fill, ctx.seed,
                                     flip=model.card.kind == "image2d")
         info["erf_inputs"] = how
         ctx.batch_size = _chunk_size(an, ctx)
@@ -252,13 +259,14 @@ class ReceptiveField(Analyzer):
         stop = 0.6 if untrained else 0.97
         net = truncated(an.gm, row.node)
         m, used, skipped = rf_erf.erf_map(net, x, box.dims, config.erf_method, ctx, Span(0.25, stop, "ERF"))
+        info["erf_chunk"] = int(ctx.batch_size)  # measured: images per backward pass
         self._erf_store(m, used, skipped, "", box, res)
         if data.display is not None and np.ndim(data.display) >= 3:
             res.arrays["display"] = np.asarray(data.display[0], dtype=np.float32)
         if untrained:
             rnd = _fresh_copy(model, row, ctx.seed)
             m, used, skipped = rf_erf.erf_map(rnd, x, box.dims, config.erf_method, ctx,
-                                              Span(stop, 0.97, "ERF, untrained"))
+                                              Span(stop, 0.97, "ERF, untrained"), chunk=ctx.batch_size)
             self._erf_store(m, used, skipped, "untrained_", box, res)
             info["untrained_weights"] = "the card's architecture builder, seeded (fresh random weights)"
         elif config.compare_untrained:

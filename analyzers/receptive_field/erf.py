@@ -15,6 +15,7 @@ Maps are float64 numpy arrays over the input's spatial axes ((H, W) or (T,)), in
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,19 +110,55 @@ class Span:
     label: str = "ERF"
 
 
-def erf_map(net, x: torch.Tensor, dims: tuple, method: str, ctx, span: Span = Span()) -> tuple[np.ndarray, int, int]:
-    """Mean ERF map over the inputs ``x`` (N, C, *sp), in chunks of ``ctx.batch_size`` (``ctx.batched``:
-    halved on out-of-memory, progress and cancel between chunks, reported into ``span``).
+def erf_map(net, x: torch.Tensor, dims: tuple, method: str, ctx, span: Span = Span(),
+            chunk: int = 0) -> tuple[np.ndarray, int, int]:
+    """Mean ERF map over the inputs ``x`` (N, C, *sp), with progress and cancel between chunks (reported
+    into ``span``) and the chunk halved on out-of-memory (``ctx.batched``).
 
-    ``net(x)`` must return the layer's feature map, ``dims`` its spatial dims. Returns
-    (map (*sp) float64, images used, images skipped for NaN/inf).
+    ``chunk`` > 0 fixes the images per backward pass; 0 picks it by measuring (:func:`_next_chunk`) up to
+    ``ctx.batch_size``. The chunk used is left in ``ctx.batch_size``. ``net(x)`` must return the layer's
+    feature map, ``dims`` its spatial dims. Returns (map (*sp) float64, images used, images skipped for
+    NaN/inf).
     """
     counts: list = []
-    sums = ctx.batched(lambda xb: _chunk_map(net, xb, dims, method, counts), x, start=span.start, stop=span.stop,
-                       label=span.label)
+    n = int(x.shape[0])
+    # CPU time on the CPU (this process's work, not the other processes sharing the cores), wall on a GPU
+    clock = time.process_time if x.device.type == "cpu" else time.perf_counter
+    cap = max(1, min(int(ctx.batch_size), n))
+    size, timings, i, parts = (min(chunk, cap) if chunk > 0 else 1), ({} if chunk <= 0 else None), 0, []
+    while i < n:
+        ctx.check_cancel()
+        ctx.batch_size = s = min(size, n - i)
+        t = clock()
+        parts.append(ctx.batched(lambda xb: _chunk_map(net, xb, dims, method, counts), x[i:i + s], report=False))
+        took = clock() - t  # _chunk_map reads counts back to the host: the device has finished
+        i += s
+        ctx.progress(span.start + (span.stop - span.start) * i / n, f"{span.label} {i}/{n}")
+        if ctx.batch_size < s:  # out of memory: never above what fit
+            cap, timings = ctx.batch_size, None
+        size = _next_chunk(timings, s, took, cap, first=len(parts) == 1) if timings is not None else min(size, cap)
+        if timings is not None and size in timings:
+            timings = None  # decided
+    ctx.batch_size = size
     used, skipped = sum(c[0] for c in counts), sum(c[1] for c in counts)  # successful chunks only
-    total = sums.sum(0).cpu().numpy()
+    total = torch.cat(parts).sum(0).cpu().numpy()
     return total / max(used, 1), used, skipped
+
+
+def _next_chunk(timings: dict, size: int, took: float, cap: int, first: bool) -> int:
+    """The chunk measured rather than guessed (CPU gains from batching, ~20 % on ResNet-18, peak between 2 and 16
+    images and fall beyond, on a GPU they keep rising): the first chunk (one image) warms up and is not
+    timed; then 1, 2, 4, ... images, each chunk part of the result, until seconds per image stop falling
+    by 3 % or the cap is reached; the fastest size is returned again (a size already in ``timings``)
+    once decided."""
+    if first:
+        return size
+    timings[size] = took / size
+    best = min(timings, key=timings.get)
+    if best != size or size >= cap or (len(timings) > 1 and timings[size] > 0.97 * min(
+            v for k, v in timings.items() if k != size)):
+        return best
+    return min(2 * size, cap)
 
 
 # ---- statistics -------------------------------------------------------------------------------

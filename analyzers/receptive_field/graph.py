@@ -2,20 +2,22 @@
 
 Walking the graph (not the module registration order) is what makes residual networks right:
 torchvision's ``downsample`` branch is registered after ``conv3`` but runs beside it, and the add
-takes the union of both boxes (the longest path decides). Shapes come from one forward pass of a
-single zero input (``ShapeProp``); the recurrence itself is O(#nodes), no per-pixel probing.
+takes the union of both boxes (the longest path decides). Shapes come from meta tensors
+(:mod:`analyzers.receptive_field.shapes`; a real forward of one zero input only where meta cannot run);
+the recurrence itself is O(#nodes), no per-pixel probing.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+import weakref
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.fx as fx
 from torch import nn
-from torch.fx.passes.shape_prop import _extract_tensor_metadata
 
 from analyzers._shared.tracing import Traced
 from analyzers._shared.tracing import trace as trace_leaves
@@ -23,6 +25,7 @@ from analyzers.receptive_field import box as rb
 from analyzers.receptive_field.box import GLOBAL, LOCAL, NONE, Box
 from analyzers.receptive_field.calls import function_box, method_box
 from analyzers.receptive_field.ops import POOLS, module_box, tensor_shape
+from analyzers.receptive_field.shapes import Shapes, propagate_meta, signature
 from workbench.core.errors import ConfigError, DataError, UnsupportedModelError
 
 
@@ -99,37 +102,13 @@ def trace(module: nn.Module) -> tuple[fx.GraphModule, Traced]:
     return traced.gm, traced
 
 
-class _Shapes(fx.Interpreter):
-    """Shape propagation (as torch.fx's ShapeProp) that stops quietly at the first node that fails
-    (a fixed-size head at another input size) and remembers it."""
-
-    failed: fx.Node | None = None
-
-    def run_node(self, n):
-        try:
-            result = super().run_node(n)
-        except Exception:
-            self.failed = n
-            raise
-        found = []
-
-        def extract(obj):
-            if isinstance(obj, torch.Tensor):
-                found.append(True)
-                return _extract_tensor_metadata(obj)
-            return obj
-
-        meta = fx.node.map_aggregate(result, extract)
-        if found:
-            n.meta["tensor_meta"] = meta
-        elif isinstance(result, (int, float, bool)):  # sizes and indices computed in the graph
-            n.meta["rf_value"] = result
-        return result
-
-
 def propagate_shapes(gm: fx.GraphModule, x: torch.Tensor) -> tuple[fx.Node | None, str]:
-    """Store every node's output shape in ``node.meta``; returns (node it failed at or None, reason)."""
-    prop = _Shapes(gm)
+    """Store every node's output shape in ``node.meta`` from a real forward of ``x``; returns (node it
+    failed at or None, reason)."""
+    for n in gm.graph.nodes:  # nothing left from an earlier (meta) pass
+        n.meta.pop("tensor_meta", None)
+        n.meta.pop("rf_value", None)
+    prop = Shapes(gm)
     try:
         with torch.no_grad():
             prop.run(x)
@@ -139,15 +118,40 @@ def propagate_shapes(gm: fx.GraphModule, x: torch.Tensor) -> tuple[fx.Node | Non
     return None, ""
 
 
+#: analyses kept per (module, its structure, input shape, dtype, device): the app re-runs the same shared
+#: model, and tracing + shapes are the whole cost of the theoretical RF. Entries die with their module.
+_CACHE: OrderedDict = OrderedDict()
+_CACHE_SIZE = 16
+_CACHE_LOCK = threading.Lock()
+
+
 def analyze(module: nn.Module, input_shape: tuple) -> RFAnalysis:
-    """Trace ``module``, propagate shapes for one zero input of ``input_shape`` ((C, H, W) or (C, T)),
-    and compute every node's box. If a later node cannot run at this size (e.g. a Linear head
-    expecting the training size), the layers before it are still analysed and a warning says so."""
-    gm, tracer = trace(module)
+    """Trace ``module``, propagate shapes for one input of ``input_shape`` ((C, H, W) or (C, T)), and compute
+    every node's box. If a later node cannot run at this size (e.g. a Linear head expecting the training
+    size), the layers before it are still analysed and a warning says so. Cached per module and input
+    shape (the returned analysis is shared: callers must not change it)."""
     p = next(module.parameters(), None)
-    x = torch.zeros(1, *input_shape, device=p.device if p is not None else "cpu",
-                    dtype=p.dtype if p is not None and p.is_floating_point() else torch.float32)
-    failed, reason = propagate_shapes(gm, x)
+    dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
+    device = p.device if p is not None else torch.device("cpu")
+    key = (id(module), signature(module), tuple(input_shape), dtype, str(device))
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None and hit[0]() is module:
+            _CACHE.move_to_end(key)
+            return hit[1]
+    an = _analyze(module, tuple(input_shape), dtype, device)
+    with _CACHE_LOCK:
+        _CACHE[key] = (weakref.ref(module, lambda _r, k=key: _CACHE.pop(k, None)), an)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return an
+
+
+def _analyze(module: nn.Module, input_shape: tuple, dtype: torch.dtype, device) -> RFAnalysis:
+    gm, tracer = trace(module)
+    failed, reason = None, ""
+    if not propagate_meta(gm, input_shape, dtype):  # data-dependent code or an unusual op: a real forward
+        failed, reason = propagate_shapes(gm, torch.zeros(1, *input_shape, device=device, dtype=dtype))
     warnings: list[str] = []
 
     def warn(msg: str) -> None:
