@@ -51,7 +51,13 @@ def sweep_row(device: str) -> dict | None:
         return None
     from bench.sweep_bench import bench_sweep
 
-    return bench_sweep(seeds=(0,), with_ray=False)
+    return bench_sweep(seeds=(0,), with_ray=True)  # 12 cells: sequential vs local 2 workers vs Ray 2 workers
+
+
+def quality_row(device: str) -> dict:
+    from bench.quality_bench import bench_quality
+
+    return bench_quality(rounds=1)
 
 
 def coverage(device: str, deadline: float) -> dict:
@@ -114,7 +120,7 @@ def main() -> int:
                "threads": torch.get_num_threads(), "load_avg_before": [round(v, 2) for v in os.getloadavg()],
                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": {}}
     wanted = set(filter(None, args.only.split(",")))
-    todo = {**ROWS, "dataset_ig_vs_captum_loop": dataset_row, "sweep": sweep_row}
+    todo = {**ROWS, "dataset_ig_vs_captum_loop": dataset_row, "sweep": sweep_row, "quality_panel": quality_row}
     for name, fn in todo.items():
         if wanted and name not in wanted:
             continue
