@@ -70,8 +70,10 @@ def _iclabel_load(card: ModelCard):
 
 
 def _iclabel_status(card: ModelCard) -> dict:
+    from models.weights import count_params
+
     out = {"available": False, "sha256": ic.ICLABEL_SHA256, "accuracy": None, "trained": True, "source": "package",
-           "params": 1_430_687}
+           "params": count_params(card)}
     try:
         sha = ic.file_sha256()
     except (ImportError, OSError) as e:

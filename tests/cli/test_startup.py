@@ -53,6 +53,7 @@ def test_the_parameter_table_matches_the_builders():
     """`zoo list` reads parameter counts from models/param_counts.json (building an architecture needs
     torch); every registered card's builder must be in it with the count the meta-device build gives."""
     table = json.loads(PARAM_TABLE.read_text())
-    fresh = {build_key(c.build): _count_params(c.id, c.build) for c in list_cards()}
+    fresh = {build_key(c.build): _count_params(c.id, c.build) for c in list_cards()
+             if not build_key(c.build).startswith(("conftest.", "tests."))}  # cards the test suite registers
     assert {k: table.get(k) for k in fresh} == fresh, (
         f"regenerate {PARAM_TABLE}:\n{json.dumps(dict(sorted({**table, **fresh}.items())), indent=1)}")
