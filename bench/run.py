@@ -73,7 +73,8 @@ def coverage(device: str, deadline: float) -> dict:
     out = {}
     for (kind, task), card in sorted(picked.items()):
         for cls in list_analyzers():
-            if kind not in cls.supports or task not in cls.tasks or not cls.needs_model:
+            if kind not in cls.supports or task not in cls.tasks or not cls.needs_model or (
+                    cls.architectures and card.architecture not in cls.architectures):
                 continue
             key = f"{cls.name} on {card.id}"
             if time.monotonic() > deadline:

@@ -13,6 +13,7 @@ import dataclasses
 
 import streamlit as st
 
+from pages._state import estimate_line, preset_bar
 from pages._ui import (
     clear_error,
     config_form,
@@ -46,6 +47,7 @@ st.caption(" — ".join(x for x in (analyzer.description, analyzer.paper) if x))
 st.caption(f"`{analyzer.name}` · for {', '.join(analyzer.supports)} models"
            + (" · runs on a private copy of the model" if analyzer.mutates_model else ""))
 
+preset = preset_bar(analyzer, KEY)
 card = model_picker(analyzer, KEY, optional=not analyzer.needs_model)
 if card is None and analyzer.needs_model:
     st.stop()
@@ -64,6 +66,11 @@ missing = [n for n in multi if not values[n]] + (["data"] if card is not None an
                                                   and not data_id else [])
 if missing:
     st.caption(f"Pick at least one value for: {', '.join(n.replace('_', ' ') for n in missing)}.")
+if preset:
+    st.info(f"Preset **{preset}**: {analyzer.presets[preset].get('about', '')}. "
+            + (estimate_line(analyzer, values, st.session_state.get(f"result.{KEY}"))
+               or "The progress bar shows the time left once the first unit of work is timed."),
+            icon=":material/schedule:")
 if st.button(f"Run {analyzer.name.replace('_', ' ')}", type="primary", disabled=bool(missing),
              icon=":material/play_arrow:"):
     clear_error(KEY)

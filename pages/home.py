@@ -5,9 +5,8 @@ from pathlib import Path
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from pages._ui import runtime
+from pages._ui import runtime, visible_cards
 from workbench.core.analyzer import PLUGIN_ERRORS, list_analyzers
-from workbench.core.cards import list_cards
 
 runtime()
 st.title("CNN interpretability workbench")
@@ -16,7 +15,7 @@ st.markdown(
     "run an **analyzer** grounded in a paper, check its built-in **sanity checks**, and export a "
     "self-contained **HTML report**. The same runs are scriptable with the `workbench` command line.")
 
-cards = [c.summary() for c in list_cards()]
+cards = [c.summary() for c in visible_cards()]
 ready = [c for c in cards if c["available"]]
 a, b, c = st.columns(3)
 a.metric("Zoo models ready", f"{len(ready)} / {len(cards)}")
@@ -24,7 +23,8 @@ b.metric("Trained models", sum(1 for x in ready if x["trained"]))
 c.metric("Analyzers", len(list_analyzers()))
 missing = [x["id"] for x in cards if not x["available"]]
 if missing:
-    st.warning(f"Weights not built for: {', '.join(missing)}. Run `make zoo` (about a minute on CPU).")
+    st.warning(f"Weights not built on this server for: {', '.join(missing)} (building the zoo takes about a "
+               "minute on a CPU, in the workbench's setup).")
 
 for name, err in PLUGIN_ERRORS.items():
     st.error(f"Plug-in {name} failed to load: {err}")

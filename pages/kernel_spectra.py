@@ -3,8 +3,20 @@ frequency responses, ESDs and the NTK in tabs; or run the seed paper's locality 
 
 import streamlit as st
 
-from pages._ui import basket, clear_error, config_form, job_status, launch, models_for, runtime
+from pages._state import estimate_line, preset_bar, widget
+from pages._ui import (
+    basket,
+    clear_error,
+    config_form,
+    failing_checks,
+    job_status,
+    launch,
+    models_for,
+    runtime,
+    settings_caption,
+)
 from workbench.core.analyzer import get_analyzer
+from workbench.core.plots import tidy
 from workbench.runtime import RunSpec
 
 KEY = "kernel_spectra"
@@ -13,6 +25,7 @@ MODEL_FIELDS = ("experiment", "parts", "ntk", "n", "s", "depths", "width", "n_ma
 LOCALITY_FIELDS = ("s", "depths", "width", "n_max", "n_test", "reps")
 runtime()
 analyzer = get_analyzer(KEY)
+FIELDS = tuple(analyzer.Config.__dataclass_fields__)
 st.title("Kernel spectra")
 st.caption(f"{analyzer.description} — {analyzer.paper}")
 
@@ -37,18 +50,17 @@ def _layer_figure(result, tab: str, key: str):
 def _show(result, tab: str, key: str) -> None:
     st.markdown(f"**{result.model or 'locality experiment'}**")
     for i, fig in enumerate(result.figure_groups().get(tab, [])):
-        st.plotly_chart(fig, key=f"fig.{key}.{tab}.{i}", width="stretch")
+        st.plotly_chart(tidy(fig), key=f"fig.{key}.{tab}.{i}", width="stretch")
     fig = _layer_figure(result, tab, key)
     if fig is not None:
-        st.plotly_chart(fig, key=f"fig.{key}.{tab}.layer", width="stretch")
+        st.plotly_chart(tidy(fig), key=f"fig.{key}.{tab}.layer", width="stretch")
 
 
 def _checks(result, key: str) -> None:
+    settings_caption(result)
     if result.summary():
         st.info(result.summary())
-    st.dataframe([{"check": c.name, "result": "pass" if c.passed else "FAIL", "value": c.value,
-                   "threshold": c.threshold, "meaning": c.message} for c in result.checks],
-                 hide_index=True, width="stretch", key=f"checks.{key}")
+    failing_checks(result, key)
     with st.expander("Metrics, configuration and provenance"):
         st.json({"metrics": result.metrics, "config": result.config,
                  "provenance": result.to_json()["provenance"]}, expanded=False)
@@ -59,29 +71,41 @@ def _checks(result, key: str) -> None:
         st.toast(f"In the report basket ({len(items)} item(s))")
 
 
-mode = st.radio("What to run", ["Model spectra", "Locality experiment"], horizontal=True)
+mode = widget(st.radio, "What to run", f"{KEY}.mode", "Model spectra", ["Model spectra", "Locality experiment"],
+              horizontal=True)
 if mode == "Model spectra":
     cards = models_for(analyzer)
     ids = [c.id for c in cards]
     if not ids:
-        st.warning("No model is available yet: run `make zoo`.")
+        st.warning("No model is available yet: the model zoo has not been built on this server.")
         st.stop()
+    preset = preset_bar(analyzer, KEY)
     left, right = st.columns(2)
     with left:
-        model_a = st.selectbox("Model", ids, index=ids.index("digits_vgg.sk") if "digits_vgg.sk" in ids else 0)
-        compare = st.checkbox("Compare with a second model (e.g. untrained, or a pruned version)")
-        model_b = st.selectbox("Second model", ids, index=min(1, len(ids) - 1)) if compare else None
+        model_a = widget(st.selectbox, "Model", f"{KEY}.model", "digits_vgg.sk" if "digits_vgg.sk" in ids else ids[0],
+                         ids, valid=lambda v: v in ids)
+        compare = widget(st.checkbox, "Compare with a second model (e.g. untrained, or a pruned version)",
+                         f"{KEY}.compare", False)
+        model_b = widget(st.selectbox, "Second model", f"{KEY}.model_b", ids[min(1, len(ids) - 1)], ids,
+                         valid=lambda v: v in ids) if compare else None
     with right:
-        choices = analyzer.Config.__dataclass_fields__["parts"].metadata["choices"]
-        parts = st.multiselect("Weight analyses", choices, default=list(choices))
-        ntk = st.checkbox("Empirical NTK spectrum (slower)")
-        n = st.slider("NTK inputs n", 16, 512, 64, step=16, disabled=not ntk)
+        parts = config_form(analyzer.Config, KEY, skip=tuple(f for f in FIELDS if f != "parts"))["parts"]
+        ntk = config_form(analyzer.Config, KEY, skip=tuple(f for f in FIELDS if f != "ntk"))["ntk"]
+        n = widget(st.slider, "NTK inputs n", f"{KEY}.n", 32, 16, 512, step=16, disabled=not ntk,
+                   valid=lambda v: isinstance(v, int) and 16 <= v <= 512)
     with st.expander("Advanced settings"):
         values = config_form(analyzer.Config, KEY, skip=MODEL_FIELDS)
+    cfg = {**values, "parts": parts, "ntk": ntk, "n": n}
+    if preset:
+        st.info(f"Preset **{preset}**: {analyzer.presets[preset]['about']}"
+                + (" for each of the two models" if model_b else "") + ". "
+                + (estimate_line(analyzer, cfg, st.session_state.get(f"result.{KEY}"))
+                   or "The progress bar shows the time left once the first part is timed."),
+                icon=":material/schedule:")
     if st.button("Run kernel spectra", type="primary", disabled=not parts and not ntk):
         clear_error(KEY)
         clear_error(KEY_B)
-        cfg = {**values, "parts": ",".join(parts or list(choices)), "ntk": ntk, "n": n}
+        cfg["parts"] = parts or ",".join(analyzer.Config.__dataclass_fields__["parts"].metadata["choices"])
         launch(RunSpec(KEY, model_a, None, cfg), KEY)
         if model_b:
             launch(RunSpec(KEY, model_b, None, cfg), KEY_B)
@@ -103,12 +127,11 @@ if results:
     st.subheader(" vs ".join(r.title for r in results))
     tabs = [t for t in dict.fromkeys(t for r in results for t in r.figure_groups())]
     for tab, box in zip(tabs, st.tabs(tabs), strict=True):
-        with box:
-            for col, r, key in zip(st.columns(len(results)), results, (KEY, KEY_B), strict=False):
-                with col:
-                    _show(r, tab, key)
-    for col, r, key in zip(st.columns(len(results)), results, (KEY, KEY_B), strict=False):
-        with col:
-            _checks(r, key)
+        with box:  # one model per row: side-by-side columns squeezed the subplot titles into each other
+            for r, key in zip(results, (KEY, KEY_B), strict=False):
+                _show(r, tab, key)
+    for r, key in zip(results, (KEY, KEY_B), strict=False):
+        st.markdown(f"**Checks: {r.model or 'locality experiment'}**")
+        _checks(r, key)
 elif st.session_state.get(f"error.{KEY}") is None:
-    st.caption("Results appear here: one tab per analysis, two columns when comparing models.")
+    st.caption("Results appear here: one tab per analysis, one model per row when comparing models.")

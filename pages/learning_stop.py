@@ -3,9 +3,11 @@ stopping rule with validation patience and a train-loss plateau. Finished runs c
 
 import streamlit as st
 
+from pages._state import estimate_line, preset_bar, widget
 from pages._ui import BASKET_MAX, basket, clear_error, config_form, job_status, launch, render_result, runtime
 from workbench.core.analyzer import get_analyzer
 from workbench.core.cards import list_cards
+from workbench.core.plots import tidy
 from workbench.runtime import RunSpec
 
 KEY = "learning_stop"
@@ -27,27 +29,30 @@ def _live(live: dict) -> None:
     partial = analyzer.result_class(KEY, metrics=snap["metrics"], arrays=snap["arrays"], info=snap["info"])
     st.caption(f"Epoch {snap['epoch']} of {snap['max_epochs']} (live; stop markers appear as criteria fire)")
     for i, fig in enumerate(partial.live_figures()):
-        st.plotly_chart(fig, key=f"live.{KEY}.{i}", width="stretch")
+        st.plotly_chart(tidy(fig), key=f"live.{KEY}.{i}", width="stretch")
 
 
 cards = [c for c in list_cards() if c.kind in analyzer.supports and "training_data" in c.extra]
 ready = {c.id: c for c in cards if c.status(c).get("available")}
 if not ready:
-    st.warning("No trainable model is available yet: run `make zoo`.")
+    st.warning("No trainable model is available yet: the model zoo has not been built on this server.")
     st.stop()
 ids = list(ready)
-model_id = st.selectbox("Model (a fresh copy is trained on its built-in data set)", ids,
-                        index=ids.index("digits_vgg.sk") if "digits_vgg.sk" in ids else 0)
-fields = analyzer.Config.__dataclass_fields__
-a, b, c, d = st.columns(4)
-main = {"optimizer": a.selectbox("Optimizer", fields["optimizer"].metadata["choices"], key=f"{KEY}.opt"),
-        "lr": b.number_input("Learning rate", value=fields["lr"].default, min_value=0.0, max_value=10.0,
-                             format="%.4f", key=f"{KEY}.lr_main"),
-        "max_epochs": c.number_input("Max epochs", value=fields["max_epochs"].default, min_value=2,
-                                     max_value=1000, key=f"{KEY}.epochs"),
-        "seed": d.number_input("Seed", value=0, min_value=0, max_value=2**31 - 1, key=f"{KEY}.seed_main")}
+preset = preset_bar(analyzer, KEY)
+model_id = widget(st.selectbox, "Model (a fresh copy is trained on its built-in data set)", f"{KEY}.model",
+                  "digits_vgg.sk" if "digits_vgg.sk" in ids else ids[0], ids, valid=lambda v: v in ids)
+main = {}
+for col, name in zip(st.columns(4), MAIN, strict=True):
+    with col:  # the same widget keys as the form below uses (presets and fixes set them by name)
+        main.update(config_form(analyzer.Config, KEY, skip=tuple(n for n in analyzer.Config.__dataclass_fields__
+                                                                 if n != name)))
 with st.expander("Rule, baselines, monitored layers and training settings"):
     values = config_form(analyzer.Config, KEY, skip=MAIN)
+if preset:
+    st.info(f"Preset **{preset}**: {analyzer.presets[preset]['about']}. "
+            + (estimate_line(analyzer, {**values, **main}, st.session_state.get(f"result.{KEY}"))
+               or "The progress bar shows the time left once the first epoch is timed."),
+            icon=":material/schedule:")
 
 if st.button("Train and watch", type="primary", icon=":material/play_arrow:"):
     clear_error(KEY)
@@ -63,7 +68,7 @@ if len(runs) > 1:
     st.subheader(f"{len(runs)} finished runs overlaid")
     overlay = analyzer.result_class.overlay(runs)
     for i, fig in enumerate(overlay.figures()):
-        st.plotly_chart(fig, key=f"overlay.{KEY}.{i}", width="stretch")
+        st.plotly_chart(tidy(fig), key=f"overlay.{KEY}.{i}", width="stretch")
     left, right = st.columns(2)
     if left.button("Add overlay to report", icon=":material/add:"):
         items = basket()

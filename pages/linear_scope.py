@@ -4,6 +4,7 @@ image and the singular-vector gallery. Widgets -> RunSpec -> job -> render; noth
 
 import streamlit as st
 
+from pages._state import widget
 from pages._ui import (
     basket,
     clear_error,
@@ -13,9 +14,10 @@ from pages._ui import (
     launch,
     render_result,
     runtime,
+    visible_cards,
 )
 from workbench.core.analyzer import get_analyzer
-from workbench.core.cards import list_cards
+from workbench.core.plots import tidy
 from workbench.runtime import RunSpec
 
 KEY = "linear_scope"
@@ -31,18 +33,20 @@ st.markdown("Every ReLU mask, max-pool index and normalization statistic is froz
 
 
 def _cards(task: str) -> dict:
-    cards = [c for c in list_cards() if c.kind in analyzer.supports and c.task == task and not c.id.startswith("toy_")]
+    cards = [c for c in visible_cards() if c.kind in analyzer.supports and c.task == task
+             and not c.id.startswith("toy_")]
     return {c.id: c for c in cards if c.status(c).get("available")}
 
 
 def _model_picker(task: str, key: str, preferred: str):
     ready = _cards(task)
     if not ready:
-        st.warning(f"No {task} model is available yet: run `make zoo`.")
+        st.warning(f"No {task} model is available yet: the model zoo has not been built on this server.")
         return None, None
     ids = list(ready)
-    model_id = st.selectbox("Model", ids, index=ids.index(preferred) if preferred in ids else 0, key=f"{key}.model",
-                            format_func=lambda i: i + ("" if ready[i].trained else "  (untrained)"))
+    model_id = widget(st.selectbox, "Model", f"{key}.model", preferred if preferred in ids else ids[0], ids,
+                      valid=lambda v: v in ids,
+                        format_func=lambda i: i + ("" if ready[i].trained else "  (untrained)"))
     return model_id, ready[model_id]
 
 
@@ -98,8 +102,8 @@ def _pixel_explorer(result, model_id: str, data_id: str, values: dict) -> None:
         st.rerun()
     pix = job_status(PIX)
     if pix is not None and pix.info.get("mode") == "image2image":
-        st.plotly_chart(pix.rows_figure(), key=f"{PIX}.rows", width="stretch")
-        st.plotly_chart(pix.columns_figure(), key=f"{PIX}.cols", width="stretch")
+        st.plotly_chart(tidy(pix.rows_figure()), key=f"{PIX}.rows", width="stretch")
+        st.plotly_chart(tidy(pix.columns_figure()), key=f"{PIX}.cols", width="stretch")
         if st.button("Add this pixel's result to the report", key=f"{PIX}.add", icon=":material/add:"):
             basket().append(pix)
             st.toast(f"Added to the report basket ({len(basket())} item(s))")

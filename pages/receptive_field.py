@@ -3,6 +3,7 @@ and Luo et al.'s sqrt(n) growth law. Widgets -> RunSpec -> job -> render; nothin
 
 import streamlit as st
 
+from pages._state import widget
 from pages._ui import (
     clear_error,
     config_form,
@@ -11,6 +12,7 @@ from pages._ui import (
     job_status,
     launch,
     models_for,
+    remember_model,
     render_result,
     runtime,
 )
@@ -40,28 +42,36 @@ modules in registration order instead of the graph gets residual networks wrong 
 
 
 def _model_picker(analyzer) -> tuple[str | None, object]:
+    # the options and the pick are this session's: a name typed here (or in another session) never changes
+    # the list under the select box, which made it jump back to its first entry
     cards = [c for c in models_for(analyzer, available=False) if not c.id.startswith("toy_")]
     ready = [c.id for c in cards if c.status(c).get("available")]
     options = list(TORCHVISION) + [i for i in ready if i not in TORCHVISION] + [OTHER]
-    choice = st.selectbox("Model", options, help="torchvision.* ids build the architecture with seeded random "
-                                                 "weights (nothing is downloaded); zoo models carry their weights")
+    choice = widget(st.selectbox, "Model", f"{KEY}.model", options[0], options, valid=lambda v: v in options,
+                    help="torchvision.* ids build the architecture with seeded random weights (nothing is "
+                         "downloaded); zoo models carry their weights")
     if choice == OTHER:
-        name = st.text_input("torchvision architecture name", "resnet101",
-                             help="any name of torchvision.models.list_models(), e.g. wide_resnet50_2, swin_t")
+        name = widget(st.text_input, "torchvision architecture name", f"{KEY}.tv_name", "resnet101",
+                      help="any name of torchvision.models.list_models(), e.g. wide_resnet50_2, swin_t")
         choice = f"torchvision.{name.strip()}"
     try:
-        return choice, get_card(choice)
+        card = get_card(choice)
     except WorkbenchError as e:
         error_line(e)
         return None, None
+    if choice not in options:
+        remember_model(choice)  # listed for this session only, not in every session's zoo
+    return choice, card
 
 
 def _layer_picker(card) -> str:
     options = ["(automatic)"] + list(card.layers_of_interest) + ["custom..."]
-    pick = st.selectbox("Layer", options, help="the layer whose centre unit is studied; automatic = the card's "
-                                               "first layer of interest, else the last spatial layer")
+    pick = widget(st.selectbox, "Layer", f"{KEY}.layer.{card.id}", options[0], options, valid=lambda v: v in options,
+                  help="the layer whose centre unit is studied; automatic = the card's first layer of interest, "
+                       "else the last spatial layer")
     if pick == "custom...":
-        return st.text_input("Module path", "", help="a dotted module path, e.g. layer3.5 or features.16").strip()
+        return widget(st.text_input, "Module path", f"{KEY}.module_path", "",
+                      help="a dotted module path, e.g. layer3.5 or features.16").strip()
     return "" if pick == "(automatic)" else pick
 
 

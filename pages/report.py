@@ -14,14 +14,31 @@ if not items:
 
 st.caption("Each result keeps its figures, checks, metrics, configuration and provenance. The HTML file "
            "inlines plotly.js and fetches nothing.")
+sizes: dict = st.session_state.setdefault("report.sizes", {})
+
+
+def _size(r) -> int:
+    """Bytes the result's figures take in the report (their JSON), measured once per result."""
+    if id(r) not in sizes:
+        sizes[id(r)] = sum(len(f.to_json()) for f in r.figures())
+    return sizes[id(r)]
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
+
+
 for i, r in enumerate(list(items)):
     a, b = st.columns([6, 1])
     passed = sum(c.passed for c in r.checks)
-    a.markdown(f"**{i + 1}. {r.title}** — checks {passed}/{len(r.checks)} pass")
+    # a title ending in "· " would leave the closing ** unmatched: markdown shows them literally
+    name = r.title.strip().rstrip("·").strip().replace("*", "\\*")
+    a.markdown(f"**{i + 1}. {name}** — checks {passed}/{len(r.checks)} pass · about {_mb(_size(r))} in the report")
     if b.button("Remove", key=f"rm.{i}"):
         items.pop(i)
         st.rerun()
 title = st.text_input("Report title", "CNN workbench report")
+st.caption(f"Total about {_mb(sum(_size(r) for r in items))} of figures, plus plotly.js once (about 4.8 MB).")
 st.download_button("Download HTML report", render_report(items, title), file_name="workbench-report.html",
                    mime="text/html", type="primary", icon=":material/download:")
 if st.button("Empty the basket"):

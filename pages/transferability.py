@@ -3,8 +3,10 @@ live view of the cells, then see accuracy vs n beside the paper's numbers, CKA m
 
 import streamlit as st
 
+from pages._state import estimate_line, preset_bar, widget
 from pages._ui import clear_error, config_form, job_status, launch, render_result, runtime
 from workbench.core.analyzer import get_analyzer
+from workbench.core.plots import tidy
 from workbench.runtime import RunSpec
 
 KEY = "transferability"
@@ -24,35 +26,41 @@ def _live(live: dict) -> None:
         st.caption("Loading the data and training the first base network...")
         return
     for i, fig in enumerate(analyzer.result_class.live_figures(snap)):
-        st.plotly_chart(fig, key=f"live.{KEY}.{i}", width="stretch")
+        st.plotly_chart(tidy(fig), key=f"live.{KEY}.{i}", width="stretch")
 
 
+preset = preset_bar(analyzer, KEY)
 a, b, c = st.columns(3)
-dataset = a.selectbox("Data set", fields["dataset"].metadata["choices"], key=f"{KEY}.ds",
-                      help=fields["dataset"].metadata["help"])
-split = b.radio("Class split", ["random", "choose half A"], horizontal=True, key=f"{KEY}.split")
+dataset = widget(a.selectbox, "Data set", f"{KEY}.dataset", fields["dataset"].default,
+                 fields["dataset"].metadata["choices"], help=fields["dataset"].metadata["help"])
+split = widget(b.radio, "Class split", f"{KEY}.split", "random", ["random", "choose half A"], horizontal=True)
 if split == "random":
-    split_values = {"classes_a": "", "split_seed": c.number_input("Split seed", value=0, min_value=0,
-                                                                  max_value=2**31 - 1, key=f"{KEY}.sseed")}
+    split_values = {"classes_a": "", "split_seed": widget(c.number_input, "Split seed", f"{KEY}.split_seed", 0,
+                                                          min_value=0, max_value=2**31 - 1)}
 else:
-    picked = c.multiselect("Classes of half A (B = the rest)", list(range(10)), default=[0, 1, 2, 3, 4],
-                           key=f"{KEY}.classes")
+    picked = widget(c.multiselect, "Classes of half A (B = the rest)", f"{KEY}.classes", [0, 1, 2, 3, 4],
+                    list(range(10)))
     split_values = {"classes_a": ",".join(map(str, picked)), "split_seed": 0}
 d, e, f = st.columns(3)
-cuts = d.multiselect("Cuts n (layers copied: conv1-4, fc5)", fields["cuts"].metadata["choices"],
-                     default=fields["cuts"].default.split(","), key=f"{KEY}.cuts")
-seeds = e.number_input("Seeds", value=fields["seeds"].default, min_value=1, max_value=5, key=f"{KEY}.seeds")
-epochs = f.number_input("Epochs (every network)", value=fields["epochs"].default, min_value=1, max_value=200,
-                        key=f"{KEY}.epochs")
+cuts = widget(d.multiselect, "Cuts n (layers copied: conv1-4, fc5)", f"{KEY}.cuts",
+              fields["cuts"].default.split(","), fields["cuts"].metadata["choices"])
+seeds = widget(e.number_input, "Seeds", f"{KEY}.seeds", fields["seeds"].default, min_value=1, max_value=5)
+epochs = widget(f.number_input, "Epochs (every network)", f"{KEY}.epochs", fields["epochs"].default,
+                min_value=1, max_value=200)
 with st.expander("Training, measures and UMAP settings"):
     values = config_form(analyzer.Config, KEY, skip=MAIN)
 st.caption("Finished cells are kept in memory: a cancelled run resumes where it stopped when started again "
            "with the same settings.")
 
+chosen = {**values, **split_values, "dataset": dataset, "cuts": ",".join(sorted(cuts)), "seeds": seeds,
+          "epochs": epochs}
+if preset:
+    st.info(f"Preset **{preset}**: {analyzer.presets[preset]['about']}. "
+            + (estimate_line(analyzer, chosen, st.session_state.get(f"result.{KEY}"))
+               or "The progress bar shows the time left once the first cell is timed."), icon=":material/schedule:")
 if st.button("Run the transfer grid", type="primary", icon=":material/play_arrow:", disabled=not cuts):
     clear_error(KEY)
-    launch(RunSpec(KEY, "", None, {**values, **split_values, "dataset": dataset, "cuts": ",".join(sorted(cuts)),
-                                   "seeds": seeds, "epochs": epochs}), KEY)
+    launch(RunSpec(KEY, "", None, chosen), KEY)
     st.rerun()
 
 result = job_status(KEY, live_render=_live)

@@ -2,15 +2,15 @@
 
 import streamlit as st
 
-from pages._ui import error_line, runtime
-from workbench.core.cards import get_card, list_cards
+from pages._ui import error_line, runtime, visible_cards
+from workbench.core.cards import get_card
 from workbench.core.errors import WorkbenchError
 from workbench.runtime.inspect import architecture_table
 from workbench.runtime.zoo import add_user_weights
 
 runtime()
 st.title("Model zoo")
-rows = [c.summary() for c in list_cards()]
+rows = [c.summary() for c in visible_cards()]
 st.dataframe(
     [{"id": r["id"], "kind": r["kind"], "dataset": r["dataset"],
       "weights": r["weights_source"] + ("" if r["available"] else " (not built)"),
@@ -42,7 +42,7 @@ with right:
             except WorkbenchError as e:
                 error_line(e)
     else:
-        st.info("Weights are not built yet: run `make zoo`.")
+        st.info("Weights are not built yet on this server (the model zoo is built with the workbench's setup).")
 
 st.subheader("Add weights for a zoo architecture")
 st.caption("Safetensors only (nothing you upload is ever unpickled): keys, shapes and dtypes must match "

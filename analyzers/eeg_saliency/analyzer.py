@@ -140,6 +140,7 @@ class EegSaliency(Analyzer):
     result_class = EegSaliencyResult
     page = "eeg_saliency.py"  # hand-written page: recording upload, subject and labelled window pickers
     supports = ("eeg",)
+    architectures = ("EEGInterpretableCNN",)  # the method's CAM and BatchNorm trap need Cui et al.'s layout
     libraries = ("captum", "mne", "scipy", "zennit")
     smoke_config = {"methods": "cam", "max_windows": 64, "random_draws": 1}
     headline_check = "saliency_mass_in_bursts"  # a random model does not find the planted bursts

@@ -28,7 +28,17 @@ KS_CHUNK = 256
 SMALL_N, SMALL_K_MIN = 20, 8  # weightwatcher 0.7.7 WW_powerlaw: small-sample fit below 20 eigenvalues
 CONV2D_SCALE = 0.5  # eigenvalue factor: weightwatcher 0.7.7 pooled conv2d_norm multiplies W by sqrt(1/2)
 ALPHA_LOW, ALPHA_HIGH = 2.0, 6.0
-FLAGS = ("ok", "over-trained?", "under-trained", "fit failed", "too few eigenvalues")
+#: a fit from fewer eigenvalues is shown but flagged unreliable and left out of the mean (WeightWatcher
+#: advises at least 50; a tail of ~10 eigenvalues fits almost any exponent)
+RELIABLE_EVALS = 50
+FLAGS = ("ok", "over-trained?", "under-trained", "fit failed", "too few eigenvalues",
+         f"unreliable: fewer than {RELIABLE_EVALS} eigenvalues")
+UNRELIABLE = 5
+
+
+def fitted(flag: int) -> bool:
+    """True for a flag that comes with a fitted alpha (reliable or not)."""
+    return int(flag) < 3 or int(flag) == UNRELIABLE
 
 
 def esd(weight: np.ndarray, conv_norm: bool = True) -> tuple[np.ndarray, int, int]:
@@ -93,12 +103,14 @@ def fit_power_law(evals: np.ndarray, thresh: float = EVALS_THRESH) -> dict:
             "n_tail": int(n), "ok": True}
 
 
-def flag(alpha: float, ok: bool, enough: bool) -> int:
+def flag(alpha: float, ok: bool, enough: bool, n_evals: int = RELIABLE_EVALS) -> int:
     """Index into FLAGS for a fitted alpha (computed from alpha itself, not from a tool's warning)."""
     if not enough:
         return 4
     if not ok:
         return 3
+    if n_evals < RELIABLE_EVALS:
+        return UNRELIABLE
     if alpha < ALPHA_LOW:
         return 1
     return 2 if alpha > ALPHA_HIGH else 0
@@ -139,7 +151,8 @@ def analyse_weight(weight: np.ndarray, *, min_evals: int, max_evals: int, rng: n
                                                "ok": False}
     rfit = fit_power_law(rand) if enough else {"alpha": 0.0, "ok": False}
     return {"evals": evals, "rand_evals": rand, "N": n, "M": m, "fit": fit, "metrics": layer_metrics(evals, fit),
-            "flag": flag(fit["alpha"], fit["ok"], enough), "rand_alpha": rfit["alpha"], "rand_ok": rfit["ok"],
+            "flag": flag(fit["alpha"], fit["ok"], enough, evals.size), "rand_alpha": rfit["alpha"],
+            "rand_ok": rfit["ok"],
             "skipped": not enough}
 
 

@@ -10,7 +10,7 @@ from plotly.subplots import make_subplots
 from analyzers.kernel_spectra.esd import ALPHA_HIGH, ALPHA_LOW, marchenko_pastur
 
 EEG_BANDS = (("delta", 0.5, 4), ("theta", 4, 8), ("alpha", 8, 13), ("beta", 13, 30), ("gamma", 30, 100))
-FLAG_COLORS = ("#2ca02c", "#ff7f0e", "#d62728", "#7f7f7f", "#bbbbbb")
+FLAG_COLORS = ("#2ca02c", "#ff7f0e", "#d62728", "#7f7f7f", "#bbbbbb", "#c5b0d5")
 PALETTE = ("#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2")
 LAYOUT = {"margin": {"l": 10, "r": 10, "t": 70, "b": 40}, "template": "plotly_white"}
 
@@ -68,14 +68,19 @@ def sv_maps(maps: list[tuple[str, np.ndarray]], title: str) -> go.Figure:
         return fig
     cols = min(3, len(maps))
     rows = -(-len(maps) // cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[n for n, _ in maps], horizontal_spacing=0.06,
-                        vertical_spacing=0.12)
-    for i, (_, m) in enumerate(maps):
+    # layers differ in scale by orders of magnitude: each panel is shown relative to its own maximum (named in
+    # its title), so the one colour bar is true for every panel; the hover gives the raw value
+    tops = [float(np.max(m)) if m.size and np.max(m) > 0 else 1.0 for _, m in maps]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"{n} (max {t:.3g})" for (n, _), t in zip(maps, tops,
+                                                                                                        strict=True)],
+                        horizontal_spacing=0.06, vertical_spacing=0.12)
+    for i, ((_, m), top) in enumerate(zip(maps, tops, strict=True)):
         fu = np.fft.fftshift(np.fft.fftfreq(m.shape[0]))
         fv = np.fft.fftshift(np.fft.fftfreq(m.shape[1]))
-        fig.add_trace(go.Heatmap(z=np.fft.fftshift(m), x=fv, y=fu, colorscale="Magma", showscale=i == 0,
-                                 colorbar={"title": "sigma_max"},
-                                 hovertemplate="v=%{x:.3f} u=%{y:.3f}<br>sigma_max %{z:.3g}<extra></extra>"),
+        raw = np.fft.fftshift(m)
+        fig.add_trace(go.Heatmap(z=raw / top, customdata=raw, x=fv, y=fu, zmin=0, zmax=1, colorscale="Magma",
+                                 showscale=i == 0, colorbar={"title": "sigma_max /<br>panel max"},
+                                 hovertemplate="v=%{x:.3f} u=%{y:.3f}<br>sigma_max %{customdata:.3g}<extra></extra>"),
                       i // cols + 1, i % cols + 1)
     fig.update_xaxes(title="v (cycles/sample)")
     fig.update_yaxes(title="u", scaleanchor=None)
@@ -121,9 +126,10 @@ def filter_gallery(name: str, filters: np.ndarray, spectra: np.ndarray, fs: floa
     if filters.ndim == 2:  # 1-D taps: heat maps, one row per filter
         nfft = spectra.shape[-1]
         freq = np.fft.fftshift(np.fft.fftfreq(nfft))[nfft // 2:] * (fs or 1.0)
-        fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
+        fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
                             subplot_titles=("taps", "|FFT| (Hz)" if fs else "|FFT| (cycles/sample)"))
-        fig.add_trace(go.Heatmap(z=filters, colorscale="RdBu_r", zmid=0, showscale=False,
+        fig.add_trace(go.Heatmap(z=filters, colorscale="RdBu_r", zmid=0,  # its own scale: signed, 0 at the centre
+                                 colorbar={"title": "tap", "x": 0.45, "thickness": 10},
                                  hovertemplate="filter %{y} tap %{x}: %{z:.3g}<extra></extra>"), 1, 1)
         fig.add_trace(go.Heatmap(z=spectra[:, nfft // 2:], x=freq, colorscale="Viridis", colorbar={"title": "|FFT|"},
                                  hovertemplate="filter %{y} f=%{x:.3g}: %{z:.3g}<extra></extra>"), 1, 2)
@@ -135,14 +141,23 @@ def filter_gallery(name: str, filters: np.ndarray, spectra: np.ndarray, fs: floa
         return fig
     fig = make_subplots(rows=2, cols=m, horizontal_spacing=0.005, vertical_spacing=0.05,
                         row_titles=["filter", "|FFT|"])
+    # one scale per row, each panel relative to its own maximum (hover: raw values): signed filters on a
+    # diverging scale with zero at the centre, spectra on a sequential one
     for i in range(m):
-        fig.add_trace(go.Heatmap(z=filters[i], colorscale="RdBu_r", zmid=0, showscale=False,
-                                 hovertemplate="%{z:.3g}<extra></extra>"), 1, i + 1)
-        fig.add_trace(go.Heatmap(z=spectra[i], colorscale="Viridis", showscale=False,
-                                 hovertemplate="%{z:.3g}<extra></extra>"), 2, i + 1)
+        w = float(np.abs(filters[i]).max()) or 1.0
+        a = float(np.abs(spectra[i]).max()) or 1.0
+        fig.add_trace(go.Heatmap(z=filters[i] / w, customdata=filters[i], coloraxis="coloraxis",
+                                 hovertemplate="%{customdata:.3g}<extra></extra>"), 1, i + 1)
+        fig.add_trace(go.Heatmap(z=spectra[i] / a, customdata=spectra[i], coloraxis="coloraxis2",
+                                 hovertemplate="%{customdata:.3g}<extra></extra>"), 2, i + 1)
+    bar = {"thickness": 10, "len": 0.45, "x": 1.05}
+    fig.update_layout(coloraxis={"colorscale": "RdBu_r", "cmin": -1, "cmid": 0, "cmax": 1,
+                                 "colorbar": {**bar, "y": 0.77, "title": "w / max|w|"}},
+                      coloraxis2={"colorscale": "Viridis", "cmin": 0, "cmax": 1,
+                                  "colorbar": {**bar, "y": 0.23, "title": "|FFT| / max"}})
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, autorange="reversed")
-    fig.update_layout(title=f"Filters of {name} (mean over input channels) and their spectra", height=320,
+    fig.update_layout(title=f"Filters of {name} (mean over input channels) and their spectra", height=340,
                       **LAYOUT)
     return fig
 
@@ -151,7 +166,7 @@ def alpha_bars(layers: list[str], alpha: np.ndarray, flags: np.ndarray, rand: np
                flag_names: list[str]) -> go.Figure:
     """Power-law alpha per layer coloured by its flag, the 2..6 band shaded, the shuffled control as markers."""
     x = _short(layers)
-    shown = np.where(flags >= 3, 0.0, alpha)
+    shown = np.where(np.isin(flags, (3, 4)), 0.0, alpha)  # 5 = fitted but unreliable: shown, pale
     fig = go.Figure(go.Bar(x=x, y=shown, marker_color=[FLAG_COLORS[f] for f in flags], name="alpha",
                            text=[flag_names[f] for f in flags], hovertemplate="%{x}: alpha %{y:.2f} (%{text})"
                                                                             "<extra></extra>"))

@@ -21,7 +21,7 @@ from analyzers.kernel_spectra.conv import (
     filter_spectra,
     top_singular_value,
 )
-from analyzers.kernel_spectra.esd import FLAGS, analyse_weight
+from analyzers.kernel_spectra.esd import FLAGS, UNRELIABLE, analyse_weight
 from analyzers.kernel_spectra.layers import bn_scale, discover, lipschitz_bound
 from analyzers.kernel_spectra.ntk_report import analyse_ntk
 from workbench.core import Check
@@ -205,9 +205,13 @@ def _esd_part(disc, cfg, ctx, out: Findings) -> None:
     info["esd_flags"] = list(FLAGS)
     checks.append(Check("esd_layers_fitted", bool(fitted), float(len(fitted)), 1.0,
                         f"layers with a power-law fit out of {len(res)} (others: too few eigenvalues or failed)"))
+    reliable = [r for r in fitted if r["flag"] != UNRELIABLE]
+    metrics["esd_layers_unreliable"] = float(len(fitted) - len(reliable))
     if fitted:
-        metrics.update(mean_alpha=float(np.mean([r["fit"]["alpha"] for r in fitted])),
-                       mean_alpha_weighted=float(np.mean([r["metrics"]["alpha_weighted"] for r in fitted])),
+        mean_of = reliable or fitted  # unreliable fits count only when no layer has enough eigenvalues
+        info["mean_alpha_over"] = "reliable fits" if reliable else "unreliable fits only (few eigenvalues)"
+        metrics.update(mean_alpha=float(np.mean([r["fit"]["alpha"] for r in mean_of])),
+                       mean_alpha_weighted=float(np.mean([r["metrics"]["alpha_weighted"] for r in mean_of])),
                        layers_over_trained=float(sum(r["flag"] == 1 for r in res)),
                        layers_under_trained=float(sum(r["flag"] == 2 for r in res)))
         rand = [r["rand_alpha"] for r in fitted if r["rand_ok"]]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from analyzers.kernel_spectra import figures as kf
+from analyzers.kernel_spectra.esd import UNRELIABLE, fitted
 from workbench.core.result import Result
 
 MAX_REPORT_LAYERS = 6
@@ -43,9 +44,11 @@ class KernelSpectraResult(Result):
 
     def esd_layer(self, i: int) -> tuple:
         off, roff = self.arrays["esd_evals_offsets"], self.arrays["esd_rand_evals_offsets"]
-        fit = {"ok": self.arrays["esd_flag"][i] < 3, "alpha": float(self.arrays["esd_alpha"][i]),
+        fit = {"ok": fitted(self.arrays["esd_flag"][i]), "alpha": float(self.arrays["esd_alpha"][i]),
                "xmin": float(self.arrays["esd_xmin"][i]), "n_tail": int(self.arrays["esd_n_tail"][i])}
         title = f"{self.layers[i]}: alpha {fit['alpha']:.2f}" if fit["ok"] else f"{self.layers[i]}: no fit"
+        if self.arrays["esd_flag"][i] == UNRELIABLE:
+            title += " (unreliable: few eigenvalues)"
         return (title, self.arrays["esd_evals"][off[i]:off[i + 1]],
                 self.arrays["esd_rand_evals"][roff[i]:roff[i + 1]], fit, tuple(self.arrays["esd_NM"][i]))
 
@@ -117,9 +120,9 @@ class KernelSpectraResult(Result):
             return []
         figs = [kf.alpha_bars(self.layers, a["esd_alpha"], a["esd_flag"].astype(int), a["esd_rand_alpha"],
                               self.info.get("esd_flags", []))]
-        fitted = [i for i in range(len(self.layers)) if a["esd_flag"][i] < 3]
-        if fitted:
-            figs.append(self.esd_figure([fitted[i] for i in _spread(len(fitted), MAX_REPORT_LAYERS)]))
+        shown = [i for i in range(len(self.layers)) if fitted(a["esd_flag"][i])]
+        if shown:
+            figs.append(self.esd_figure([shown[i] for i in _spread(len(shown), MAX_REPORT_LAYERS)]))
         return figs
 
     def _ntk_figures(self) -> list:
@@ -170,21 +173,21 @@ class KernelSpectraResult(Result):
                     f"the local slope moved by {m['slope_local_change']:.2f} between the two largest depths while "
                     f"the global slope flattened by {m['slope_global_change']:.2f} over the range. The MLP control "
                     f"gives {m['slope_local_mlp']:.2f} (local) and {m['slope_global_mlp']:.2f} (global).")
-        parts = []
+        parts = []  # a few short lines, the numbers that matter first
         if "lipschitz_bound" in m:
-            cert = "certified" if m.get("lipschitz_certified") else "NOT certified"
-            parts.append(f"Lipschitz bound {m['lipschitz_bound']:.4g} ({cert}: {self.info.get('lipschitz_note', '')}).")
+            cert = "certified" if m.get("lipschitz_certified") else "estimate, not certified"
+            parts.append(f"Lipschitz bound: {m['lipschitz_bound']:.4g} ({cert})")
         if "fft_vs_dense_max_error" in m:
-            parts.append(f"FFT singular values match the dense operator to {m['fft_vs_dense_max_error']:.1e} "
-                         "(relative) on the small layers; zero-padded layers are labelled approximate.")
+            parts.append(f"FFT vs dense singular values: max relative error {m['fft_vs_dense_max_error']:.1e}")
         if "mean_alpha" in m:
-            parts.append(f"Mean ESD alpha {m['mean_alpha']:.2f} over {int(m['esd_layers_fitted'])} fitted layers "
-                         f"({int(m['layers_over_trained'])} below 2, {int(m['layers_under_trained'])} above 6); "
-                         "read alpha together with the log-log ESD and its fit.")
+            weak = int(m.get("esd_layers_unreliable", 0))
+            parts.append(f"Mean ESD alpha: {m['mean_alpha']:.2f} over {self.info.get('mean_alpha_over', 'fits')} "
+                         f"({int(m['esd_layers_fitted'])} layers fitted"
+                         + (f", {weak} unreliable: < 50 eigenvalues" if weak else "") + f"; "
+                         f"{int(m['layers_over_trained'])} below 2, {int(m['layers_under_trained'])} above 6)")
         if "ntk_top_eig" in m:
-            parts.append(f"NTK on {self.info.get('ntk_n')} inputs ({self.info.get('ntk_output')} over outputs): top "
-                         f"Gram eigenvalue {m['ntk_top_eig']:.4g}"
-                         + (f", trace check {m['ntk_trace_check']:.1e}" if "ntk_trace_check" in m else "") + ".")
+            parts.append(f"NTK top eigenvalue: {m['ntk_top_eig']:.4g} on {self.info.get('ntk_n')} inputs"
+                         + (f" (trace check {m['ntk_trace_check']:.1e})" if "ntk_trace_check" in m else ""))
         if not self.info.get("trained", True):
-            parts.append("The model is untrained (seeded random weights).")
-        return " ".join(parts)
+            parts.append("Untrained model (seeded random weights)")
+        return "  \n".join(parts)

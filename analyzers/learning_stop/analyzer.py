@@ -47,19 +47,20 @@ class LearningStopConfig:
     momentum: float = option(0.9, "SGD momentum", min=0.0, max=0.999)
     weight_decay: float = option(5e-4, "L2 weight decay", min=0.0, max=1.0)
     batch_size: int = option(64, "training batch size", min=1, max=4096)
-    max_epochs: int = option(100, "epochs to train at most (E_max)", min=2, max=1000)
+    max_epochs: int = option(12, "epochs to train at most (E_max; the paper trains 100-200: preset 'paper')",
+                             min=2, max=1000)
     lr_schedule: str = option("step", "step = /10 every lr_step epochs, three times (the paper's); "
                                       "constant; cosine to 0 at max_epochs",
                               choices=("step", "constant", "cosine"))
-    lr_step: int = option(30, "epochs between step decays", min=1, max=1000)
+    lr_step: int = option(4, "epochs between step decays (the paper: 30)", min=1, max=1000)
     seed: int = option(-1, "seed of initialisation, shuffling and validation split; -1 = the run's seed",
                        min=-1, max=2**31 - 1)
     layers: str = option("auto", "monitored layers: auto = output of each resolution stage (the paper's "
                                  "block outputs), card = the card's layers of interest, conv_linear = every "
                                  "Conv/Linear layer, or comma-separated module names")
     precision: int = option(2, "decimals the per-epoch means are rounded to (the paper's p)", min=0, max=8)
-    warmup: int = option(5, "epochs that only record before the rule may fire", min=0, max=1000)
-    window: int = option(5, "epochs whose rounded means must all be equal", min=2, max=1000)
+    warmup: int = option(2, "epochs that only record before the rule may fire (the paper: 5)", min=0, max=1000)
+    window: int = option(3, "epochs whose rounded means must all be equal (the paper: 5)", min=2, max=1000)
     rule: str = option("per_layer", "per_layer = the authors' code (every layer unchanged); sum = the "
                                     "paper's text (signed sum of changes is zero); relative = every layer "
                                     "within rel_tol", choices=VARIANTS)
@@ -72,7 +73,7 @@ class LearningStopConfig:
                                       "the validation-patience baseline", min=0.02, max=0.5)
     stop_training: bool = option(False, "really stop at the rule's epoch (the paper's use); off = train to "
                                         "max_epochs and mark where every criterion would have stopped")
-    overhead_pairs: int = option(10, "alternating training steps timed with and without the monitor",
+    overhead_pairs: int = option(5, "alternating training steps timed with and without the monitor",
                                  min=2, max=200)
 
 
@@ -187,9 +188,19 @@ def _checks(metrics: dict, config) -> list[Check]:
                             "test accuracy at the rule's stop is within one point of training to the end "
                             "(the paper's 'without losing accuracy'); value = points lost"))
     ov = metrics["monitor_overhead_pct"]
+    pairs = min(200, max(30, 3 * config.overhead_pairs))
     checks.append(Check("monitor_overhead", ov <= OVERHEAD_LIMIT_PCT, ov, OVERHEAD_LIMIT_PCT,
                         "extra time per training step with the monitor's hooks, percent (median of "
-                        "alternating steps on the same batch)"))
+                        "alternating steps on the same batch)",
+                        next_step=f"time more steps (overhead_pairs {config.overhead_pairs} -> {pairs}): on a busy "
+                                  "or small machine a few steps are noisy; if it stays high, monitor fewer layers "
+                                  "(layers=auto) or a larger batch",
+                        fix={"overhead_pairs": pairs}))
+    if not fired:
+        more = min(1000, 2 * config.max_epochs)
+        checks[0].next_step = f"train longer (max_epochs {config.max_epochs} -> {more}) or round coarser (precision " \
+                              f"{config.precision} -> {max(0, config.precision - 1)})"
+        checks[0].fix = {"max_epochs": more}
     return checks
 
 
@@ -206,6 +217,17 @@ class LearningStop(Analyzer):
     page = "learning_stop.py"  # hand-written page: live training curves, overlay of finished runs
     supports = ("image2d", "signal1d", "eeg")
     smoke_config = {"max_epochs": 2, "warmup": 0, "window": 2, "overhead_pairs": 2}
+    # the defaults are a one-minute run on 2 CPU cores (12 epochs, decays every 4, warm-up 2, window 3);
+    # the paper's schedule is one click away
+    presets = {"paper": {"about": "paper scale: 100 epochs, decays every 30, warm-up 5, window 5 "
+                                  "(~20 min on a 2-core CPU, ~1 min on a GPU)",
+                         "config": {"max_epochs": 100, "lr_step": 30, "warmup": 5, "window": 5,
+                                    "overhead_pairs": 10}}}
+
+    @staticmethod
+    def work_units(config: dict) -> float:
+        """Training epochs: the run's time is about proportional to them (used to extrapolate estimates)."""
+        return float(config.get("max_epochs", 1))
     headline_check = None
     headline_reason = "it trains the architecture from a seeded fresh initialization (init=fresh): weights are not read"
     mutates_model = True  # a private copy: the runner neither shares nor locks the cached model
@@ -222,7 +244,8 @@ class LearningStop(Analyzer):
         make_opt = optimizer_factory(config.optimizer, config.lr, config.momentum, config.weight_decay)
         bs = min(config.batch_size, len(splits.y_train))
         overhead = measure_overhead(module, make_opt, splits.x_train[:bs], splits.y_train[:bs], names,
-                                    config.overhead_pairs)
+                                    config.overhead_pairs, on_step=lambda f: ctx.progress(0.01 + 0.01 * f,
+                                                                                          "timing the monitor"))
         info = {"card": card.id, "kind": card.kind, "network": config.network, "init": config.init,
                 "n_train": len(splits.y_train), "n_val": len(splits.y_val), "n_test": len(splits.y_test),
                 "steps_per_epoch": -(-len(splits.y_train) // config.batch_size), "seed": seed,

@@ -127,13 +127,14 @@ def _sync(device: torch.device) -> None:
 
 
 def measure_overhead(module: nn.Module, make_opt: Callable, x: torch.Tensor, y: torch.Tensor,
-                     names: list[str], pairs: int = 10) -> dict:
+                     names: list[str], pairs: int = 10, on_step: Callable[[float], None] | None = None) -> dict:
     """Training-step time with and without the monitor, same model copy and same batch.
 
     Steps alternate (without, with) so drift in machine load hits both alike; the first pair is a
     warm-up. ``module`` and the global random state are not touched (a deep copy trains). Returns
     seconds per step (medians), ``overhead_pct`` = 100 * (median over pairs of with / without - 1)
-    and the raw times (s).
+    and the raw times (s). ``on_step(fraction)`` is called after every pair (the runner's progress, which
+    raises Cancelled once the run is cancelled: a large model's steps take seconds, so cancel acts here too).
     """
     model = copy.deepcopy(module).train()
     opt = make_opt(model)
@@ -154,6 +155,8 @@ def measure_overhead(module: nn.Module, make_opt: Callable, x: torch.Tensor, y: 
                 _sync(dev)
                 if k:
                     (t_with if monitored else t_without).append(time.perf_counter() - t0)
+            if on_step is not None:
+                on_step((k + 1) / (pairs + 1))
         mon.drain()
     ratio = statistics.median(a / b for a, b in zip(t_with, t_without, strict=True))
     return {"with_s": statistics.median(t_with), "without_s": statistics.median(t_without),

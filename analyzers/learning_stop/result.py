@@ -239,5 +239,5 @@ class LearningStopResult(Result):
             head = f"The {rule} rule did not fire within {trained} epochs (test accuracy {m['acc_at_end']:.4f})."
         pat = (f"Validation patience stopped at epoch {int(m['patience_stop_epoch'])}."
                if m.get("patience_fired") else "Validation patience did not stop.")
-        return (f"{head} {pat} Monitoring {len(self.info.get('layers', []))} layer(s) cost "
+        return (f"{head}  \n{pat}  \nMonitoring {len(self.info.get('layers', []))} layer(s) cost "
                 f"{m.get('monitor_overhead_pct', 0.0):+.1f} % per training step.")

@@ -32,15 +32,15 @@ CUT_CHOICES = tuple(str(i) for i in range(1, tn.N_LAYERS + 1))
 class TransferabilityConfig:
     dataset: str = option("mnist1d", "data set to split into halves A and B (mnist1d is generated locally; "
                                      "digits is sklearn's 8x8 set, the quick version)", choices=tn.DATASETS)
-    num_samples: int = option(5000, "mnist1d: generated set size (80% train, 20% test; each half gets half)",
+    num_samples: int = option(3000, "mnist1d: generated set size (80% train, 20% test; each half gets half)",
                               min=1000, max=60000)
     classes_a: str = option("", "classes of half A, comma-separated (e.g. 0,1,2,3,4); empty = a random half "
                                 "drawn with split_seed; B is the rest")
     split_seed: int = option(0, "seed of the random class split", min=0, max=2**31 - 1)
-    cuts: str = option("1,2,3,4", "cut points n: layers 1..n are copied (conv1-4, fc5)", choices=CUT_CHOICES,
+    cuts: str = option("2,4", "cut points n: layers 1..n are copied (conv1-4, fc5)", choices=CUT_CHOICES,
                        multi=True)
-    seeds: int = option(2, "independent seeds (initializations and data order) per cell", min=1, max=5)
-    epochs: int = option(10, "training epochs of every network (bases and transfers: the same budget)",
+    seeds: int = option(1, "independent seeds (initializations and data order) per cell", min=1, max=5)
+    epochs: int = option(8, "training epochs of every network (bases and transfers: the same budget)",
                          min=1, max=200)
     lr: float = option(3e-3, "Adam learning rate (cosine decay), the same for copied and new layers",
                        min=1e-5, max=1.0)
@@ -53,7 +53,8 @@ class TransferabilityConfig:
     view_cut: int = option(0, "cut n of the AnB+ net compared with baseB by CKA and of the UMAP transfer net; "
                               "0 = the largest chosen cut", min=0, max=tn.N_LAYERS)
     probe_samples: int = option(500, "task-B test inputs used for CKA, SVCCA and UMAP", min=50, max=5000)
-    umap: bool = option(True, "UMAP of one layer for baseB and a transferred net (first fit compiles ~10 s)")
+    umap: bool = option(False, "UMAP of one layer for baseB and a transferred net (its first fit compiles for "
+                               "~20 s of CPU; on in the preset 'paper')")
     umap_layer: int = option(0, "layer shown by UMAP (1-5); 0 = the last hidden layer (fc5)", min=0,
                              max=tn.N_LAYERS)
     umap_net: str = option("anb", "transferred network shown beside baseB in the UMAP view",
@@ -101,6 +102,19 @@ class Transferability(Analyzer):
     supports = ("signal1d", "image2d")
     libraries = ("threadpoolctl", "umap-learn")
     smoke_config = {"dataset": "digits", "cuts": "2", "seeds": 1, "epochs": 2, "umap": False}
+    # the defaults are a grid of 12 cells without UMAP (~1 min on 2 CPU cores); the full grid is one click away
+    presets = {"paper": {"about": "full grid: cuts 1-4, 2 seeds, 10 epochs on 5000 mnist1d samples, 44 cells, "
+                                  "with UMAP (~11 min on a 2-core CPU, ~1 min on a GPU)",
+                         "config": {"num_samples": 5000, "cuts": "1,2,3,4", "seeds": 2, "epochs": 10,
+                                    "umap": True}}}
+
+    @staticmethod
+    def work_units(config: dict) -> float:
+        """Cells x epochs x samples: a grid's time is about proportional to it (for estimates)."""
+        cuts = [c for c in str(config.get("cuts", "")).split(",") if c.strip()]
+        cells = int(config.get("seeds", 1)) * (2 + len(cuts) * (4 + bool(config.get("random_control", True))))
+        size = int(config.get("num_samples", 3000)) if config.get("dataset", "mnist1d") == "mnist1d" else 1797
+        return float(cells * int(config.get("epochs", 1)) * size)
     headline_check = None
     headline_reason = "it trains its own networks on the data set and takes no weights"
     needs_model = False

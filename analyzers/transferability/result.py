@@ -66,16 +66,16 @@ class TransferabilityResult(Result):
         def row(t: str) -> str:
             return ", ".join(f"{m.get(f'{t}_acc_n{k}', float('nan')):.3f}" for k in cuts)
 
-        parts = [f"{self.info.get('dataset', '')}: baseB {m.get('base_b_acc', float('nan')):.3f} "
-                 f"(baseA {m.get('base_a_acc', float('nan')):.3f}) over {len(self.arrays['seeds'])} seed(s); "
-                 f"for n = {', '.join(map(str, cuts))}: AnB {row('anb')}; AnB+ {row('anb_plus')}; "
-                 f"BnB {row('bnb')}; BnB+ {row('bnb_plus')}."]
+        # a few short lines (markdown line breaks), the accuracies first
+        parts = [f"{self.info.get('dataset', '')}, {len(self.arrays['seeds'])} seed(s): baseB "
+                 f"{m.get('base_b_acc', float('nan')):.3f}, baseA {m.get('base_a_acc', float('nan')):.3f}",
+                 f"n = {', '.join(map(str, cuts))}: AnB {row('anb')} · AnB+ {row('anb_plus')} · BnB {row('bnb')} · "
+                 f"BnB+ {row('bnb_plus')}"]
         if f"random_frozen_acc_n{cuts[-1]}" in m:
-            parts.append(f"Random frozen layers: {row('random_frozen')}.")
+            parts[-1] += f" · random frozen {row('random_frozen')}"
         if "cka_layer1" in m:
-            parts.append(f"Linear CKA baseA vs baseB falls from {m['cka_layer1']:.2f} at layer 1 to "
-                         f"{m['cka_last']:.2f} at the last hidden layer.")
+            parts.append(f"Linear CKA baseA vs baseB: {m['cka_layer1']:.2f} at layer 1 -> {m['cka_last']:.2f} at the "
+                         "last hidden layer")
         parts.append(self.info.get("coadaptation_note", ""))
-        parts.append(f"{int(m.get('cells_trained', 0))} cell(s) trained, {int(m.get('cells_reused', 0))} reused "
-                     "from the in-process cache.")
-        return " ".join(p for p in parts if p)
+        parts.append(f"{int(m.get('cells_trained', 0))} cell(s) trained, {int(m.get('cells_reused', 0))} reused")
+        return "  \n".join(p for p in parts if p)

@@ -67,6 +67,9 @@ class Analyzer:
     supports: ClassVar[tuple[str, ...]] = ()
     #: model tasks handled (``ModelCard.task``): "classification" and/or "image2image"
     tasks: ClassVar[tuple[str, ...]] = ("classification",)
+    #: architectures the method is defined for (``ModelCard.architecture``); empty = any of the kinds above
+    #: (e.g. eeg_saliency's CAM is Cui et al.'s layout); model pickers offer only these
+    architectures: ClassVar[tuple[str, ...]] = ()
     mutates_model: ClassVar[bool] = False
     needs_data: ClassVar[bool] = True
     #: True for analyzers that trace with torch.fx / make_fx: tracing patches process-global state,

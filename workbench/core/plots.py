@@ -47,12 +47,21 @@ def overlay_grid(images: np.ndarray, maps: list[tuple[str, np.ndarray, bool]], r
             fig.add_trace(go.Heatmap(
                 z=z, zmin=-1 if signed else 0, zmax=1, zmid=0 if signed else None,
                 colorscale=DIVERGING if signed else "Inferno", opacity=opacity,
-                showscale=(r == 0 and c == cols - 1), hovertemplate="x=%{x} y=%{y}<br>%{z:.3f}<extra></extra>",
-                colorbar={"title": "relative", "len": 0.5}), r + 1, c + 1)
+                showscale=r == 0, hovertemplate="x=%{x} y=%{y}<br>%{z:.3f}<extra></extra>",
+                colorbar=column_colorbar(fig, c + 1, "signed, 0 = white" if signed else "0 .. 1")), r + 1, c + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)  # go.Image already pins aspect ratio and flips y
-    fig.update_layout(title=esc(title), height=60 + 230 * n, margin={"l": 10, "r": 10, "t": 70, "b": 10})
+    fig.update_layout(title=esc(title), height=110 + 230 * n, margin={"l": 10, "r": 10, "t": 70, "b": 60})
     return fig
+
+
+def column_colorbar(fig: go.Figure, col: int, title: str) -> dict:
+    """A horizontal colour bar under subplot column ``col`` (1-based, first row's axis): one scale per panel,
+    so a signed map's diverging bar never stands for a 0..1 map beside it."""
+    name = "xaxis" if col == 1 else f"xaxis{col}"
+    lo, hi = fig.layout[name].domain or (0, 1)
+    return {"orientation": "h", "x": (lo + hi) / 2, "xanchor": "center", "len": 0.9 * (hi - lo), "lenmode": "fraction",
+            "y": -0.01, "yanchor": "top", "thickness": 10, "title": {"text": title, "side": "bottom"}}
 
 
 def bars(labels: list[str], values: list[float], title: str, *, threshold: float | None = None,
@@ -75,3 +84,71 @@ def bars(labels: list[str], values: list[float], title: str, *, threshold: float
     fig.update_layout(title=title, height=140 + 34 * max(len(labels), 3),
                       margin={"l": 10, "r": 30, "t": 60, "b": 40})
     return fig
+
+
+#: the width a figure gets on a page (the app's wide layout at a 1400 px window) and an average glyph width:
+#: enough to tell how many characters of a subplot title fit above its panel
+PAGE_WIDTH_PX, CHAR_PX = 1150, 7.5
+TITLE_LINE_CHARS = 95
+
+
+def _shorten(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: max(1, chars - 1)].rstrip() + "…"
+
+
+def _wrap(text: str, chars: int) -> str:
+    """Break a long title at spaces into lines of at most ``chars`` characters (plotly's <br>)."""
+    lines, line = [], ""
+    for word in text.split(" "):
+        if line and len(line) + 1 + len(word) > chars:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return "<br>".join([*lines, line])
+
+
+def tidy(fig: go.Figure, width_px: float = PAGE_WIDTH_PX) -> go.Figure:
+    """Make a figure read at a glance, in place: subplot titles that would overlap their neighbours are
+    shortened to fit their panel (the full title on hover), a long figure title wraps onto a second line,
+    and log axes label whole powers of ten only (no bare "2 5" minor labels). Returns ``fig``."""
+    titles = [a for a in fig.layout.annotations if a.showarrow is False and a.yanchor == "bottom"
+              and a.xanchor == "center" and not a.textangle and a.text and a.xref == "paper"]
+    per_row: dict[float, int] = {}
+    for a in titles:
+        per_row[round(a.y, 3)] = per_row.get(round(a.y, 3), 0) + 1
+    for a in titles:
+        fit = int(width_px / per_row[round(a.y, 3)] / CHAR_PX)
+        if "<br>" not in a.text and len(a.text) > fit:
+            a.update(hovertext=a.text, text=_shorten(a.text, fit))
+    text = fig.layout.title.text
+    if text and "<br>" not in text and len(text) > TITLE_LINE_CHARS:
+        fig.update_layout(title_text=_wrap(text, TITLE_LINE_CHARS))
+        top = fig.layout.margin.t if fig.layout.margin.t is not None else 80
+        fig.update_layout(margin_t=max(top, 90))
+    spans = _log_spans(fig)
+    for name in [k for k in fig.layout if k.startswith(("xaxis", "yaxis"))]:
+        ax = fig.layout[name]
+        # only over 1.5 decades or more: a narrower axis with one tick per decade would show no label at all
+        if ax.type == "log" and ax.dtick is None and ax.tickvals is None and spans.get(name, 0) >= 1.5:
+            ax.update(dtick=1, exponentformat="power", minor={"showgrid": True})
+    return fig
+
+
+def _log_spans(fig: go.Figure) -> dict[str, float]:
+    """Decades of positive data on each axis (layout name, e.g. "xaxis2" -> 3.2)."""
+    lo: dict[str, float] = {}
+    hi: dict[str, float] = {}
+    for tr in fig.data:
+        for letter in ("x", "y"):
+            values = getattr(tr, letter, None) if letter in tr else None
+            ref = (getattr(tr, f"{letter}axis", None) if f"{letter}axis" in tr else None) or letter
+            if values is None:
+                continue
+            v = np.asarray(values, dtype=object).ravel()
+            v = np.array([float(x) for x in v if isinstance(x, (int, float, np.number)) and x > 0])
+            if v.size:
+                name = f"{letter}axis{ref[1:]}"
+                lo[name] = min(lo.get(name, np.inf), float(v.min()))
+                hi[name] = max(hi.get(name, 0.0), float(v.max()))
+    return {k: float(np.log10(hi[k] / lo[k])) for k in lo}

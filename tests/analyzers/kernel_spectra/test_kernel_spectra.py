@@ -18,7 +18,16 @@ from analyzers.kernel_spectra.conv import (
     filter_response,
     top_singular_value,
 )
-from analyzers.kernel_spectra.esd import analyse_weight, esd, fit_power_law
+from analyzers.kernel_spectra.esd import (
+    FLAGS,
+    RELIABLE_EVALS,
+    UNRELIABLE,
+    analyse_weight,
+    esd,
+    fit_power_law,
+    fitted,
+    flag,
+)
 from analyzers.kernel_spectra.ntk import grad_norms_sq, ntk_gram, ntk_matvec, ntk_top_eigs
 from tests.conftest import TOY
 from workbench.core.cards import register_card
@@ -260,6 +269,17 @@ def test_locality_experiment_ordering_and_its_mlp_control():
 
 # ---- page and command line -------------------------------------------------------------------------
 
+def test_a_fit_from_few_eigenvalues_is_flagged_unreliable_not_ok():
+    rng = np.random.default_rng(0)
+    lam = (1 - rng.random(30)) ** (-1 / 2.0)
+    q1, _ = np.linalg.qr(rng.standard_normal((40, 30)))
+    q2, _ = np.linalg.qr(rng.standard_normal((30, 30)))
+    few = analyse_weight((q1 * np.sqrt(lam)) @ q2.T, min_evals=10, max_evals=10**6, rng=rng)
+    assert few["fit"]["ok"] and few["flag"] == UNRELIABLE and fitted(few["flag"])
+    assert flag(3.0, True, True, RELIABLE_EVALS) == 0 and flag(3.0, True, True, RELIABLE_EVALS - 1) == UNRELIABLE
+    assert "unreliable" in FLAGS[UNRELIABLE] and not fitted(3) and not fitted(4)
+
+
 def test_page_compares_two_models_in_tabs_and_opens_the_locality_mode(toy_card):
     from streamlit.testing.v1 import AppTest
 
@@ -279,7 +299,7 @@ def test_page_compares_two_models_in_tabs_and_opens_the_locality_mode(toy_card):
         at.run()
     assert not at.exception
     assert [t.label for t in at.tabs][:3] == ["Singular values", "Frequency responses", "ESD"]
-    assert len([b for b in at.button if b.label == "Add to report"]) == 2  # side by side
+    assert len([b for b in at.button if b.label == "Add to report"]) == 2  # one row per model
     assert any('"type":"heatmap"' in c.proto.spec.replace(" ", "") for c in at.get("plotly_chart"))
     at.radio[0].set_value("Locality experiment").run()
     assert not at.exception and any(b.label == "Run locality experiment" for b in at.button)

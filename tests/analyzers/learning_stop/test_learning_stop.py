@@ -29,7 +29,7 @@ from analyzers.learning_stop.rules import (
 )
 from analyzers.learning_stop.train import PaperCNN, optimizer_factory, split_validation
 from workbench.core.cards import ModelCard, get_card, list_cards, register_card
-from workbench.core.errors import ConfigError, UnsupportedModelError
+from workbench.core.errors import Cancelled, ConfigError, UnsupportedModelError
 from workbench.core.hooks import count_hooks
 from workbench.core.result import Result
 from workbench.runtime import RunContext, RunSpec, load_model, run, start_job
@@ -168,6 +168,26 @@ def test_overhead_timing_leaves_the_model_and_the_random_stream_alone():
     assert len(r["times_with"]) == len(r["times_without"]) == 3 and np.isfinite(r["overhead_pct"])
 
 
+def test_overhead_timing_reports_every_pair_and_a_cancel_stops_it_there():
+    """The timing phase of a large model takes minutes: cancel must act between its pairs, not after."""
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    x, y = torch.randn(8, 1, 8, 8), torch.zeros(8, dtype=torch.long)
+    seen: list[float] = []
+    measure_overhead(net, optimizer_factory("sgd", 0.1, 0.9, 0.0), x, y, ["1"], pairs=4, on_step=seen.append)
+    assert seen == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    ctx, calls = RunContext(), []
+
+    def step(f: float) -> None:
+        calls.append(f)
+        if len(calls) == 2:
+            ctx.cancel.cancel()
+        ctx.progress(f, "timing the monitor")
+
+    with pytest.raises(Cancelled):
+        measure_overhead(net, optimizer_factory("sgd", 0.1, 0.9, 0.0), x, y, ["1"], pairs=50, on_step=step)
+    assert len(calls) == 2 and count_hooks(net) == 0
+
+
 def test_stage_outputs_pick_the_papers_block_outputs():
     net = PaperCNN((1, 16, 16), 10)
     assert stage_outputs(net, (1, 16, 16)) == ["blocks.0", "blocks.1", "blocks.2", "blocks.3"]
@@ -241,7 +261,8 @@ def bars_card() -> str:
     return "bars_cnn.test"
 
 
-FAST = {"max_epochs": "12", "overhead_pairs": "2", "batch_size": "32"}
+PAPER_RULE = {"warmup": "5", "window": "5", "lr_step": "30"}  # the paper's schedule (the defaults are quicker)
+FAST = {"max_epochs": "12", "overhead_pairs": "2", "batch_size": "32", **PAPER_RULE}
 
 
 def _state(module) -> dict:
@@ -326,7 +347,7 @@ def test_digits_paper_cnn_stops_early_without_losing_accuracy(bars_card):
     the rule must fire by epoch 30 (a fifth of 150) within one point of the accuracy at the end,
     and the stop epoch must grow with the precision."""
     r = run(RunSpec("learning_stop", "digits8_paper.test", None,
-                    {"network": "paper_cnn", "max_epochs": "30", "overhead_pairs": "3"}, device="cpu"))
+                    {"network": "paper_cnn", "max_epochs": "30", "overhead_pairs": "3", **PAPER_RULE}, device="cpu"))
     m = r.metrics
     assert m["stop_fired"] == 1 and 10 <= m["stop_epoch"] <= 30, m["stop_epoch"]
     assert m["acc_at_stop"] >= m["acc_at_end"] - 0.01 and m["acc_at_end"] > 0.95
@@ -359,11 +380,11 @@ def test_page_trains_live_and_overlays_two_runs():
     at.switch_page("../pages/learning_stop.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    at.number_input(key="learning_stop.epochs").set_value(3)
+    at.number_input(key="learning_stop.max_epochs").set_value(3)
     at.number_input(key="learning_stop.overhead_pairs").set_value(2).run()
     saw_live = False
     for seed in (0, 1):
-        at.number_input(key="learning_stop.seed_main").set_value(seed).run()
+        at.number_input(key="learning_stop.seed").set_value(seed).run()
         next(b for b in at.button if b.label == "Train and watch").click().run()
         deadline = time.time() + 150
         while len(at.session_state["learning_stop.runs"]) <= seed and time.time() < deadline:

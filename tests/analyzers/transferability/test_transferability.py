@@ -23,7 +23,7 @@ from workbench.runtime import RunContext, RunSpec, run
 from workbench.runtime.runner import config_values
 
 APP = str(Path(__file__).resolve().parents[3] / "workbench" / "app.py")
-SMALL = {"num_samples": 3000, "epochs": 8, "seeds": 2, "cuts": "2,4", "probe_samples": 300}
+SMALL = {"num_samples": 3000, "epochs": 8, "seeds": 2, "cuts": "2,4", "probe_samples": 300, "umap": True}
 TINY = {"dataset": "digits", "cuts": "2", "seeds": 1, "epochs": 2, "umap": False}
 
 
@@ -247,7 +247,7 @@ def test_page_runs_a_small_grid_and_draws_the_result():
     at.switch_page("../pages/transferability.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    at.selectbox(key="transferability.ds").set_value("digits")
+    at.selectbox(key="transferability.dataset").set_value("digits")
     at.multiselect(key="transferability.cuts").set_value(["2"])
     at.number_input(key="transferability.seeds").set_value(1)
     at.number_input(key="transferability.epochs").set_value(2)
@@ -267,3 +267,19 @@ def test_page_runs_a_small_grid_and_draws_the_result():
                   "Transferability scores of candidate sources", "Relative accuracy"):
         assert title in shown, title
     assert not at.exception and not at.error
+
+
+def test_a_failing_accuracy_comparison_says_what_to_do_and_carries_the_fix():
+    from analyzers.transferability.checks import _next_steps
+    from workbench.core.result import Check
+
+    spec = tg.GridSpec("mnist1d", 3000, (0, 1, 2, 3, 4), (5, 6, 7, 8, 9), (2, 4), (0,), 8, 3e-3, 128)
+    checks = [Check("random_below_transfer", False, 0.0, 0.0, "m"), Check("anb_falls_after_n2", True, 0.0, 0.0, "m"),
+              Check("frozen_layers_unchanged", False, 1, 0, "m")]
+    _next_steps(spec, checks)
+    assert checks[0].fix == {"seeds": 2, "epochs": 10, "num_samples": 5000} and "1 seed(s)" in checks[0].next_step
+    assert not checks[1].next_step and not checks[2].fix  # passing, or not a matter of noise
+    assert Transferability.presets["paper"]["config"]["cuts"] == "1,2,3,4"
+    assert Transferability.work_units({"cuts": "1,2,3,4", "seeds": 2, "epochs": 10, "num_samples": 5000}) == \
+        Transferability.work_units({"cuts": "2,4", "seeds": 1, "epochs": 8, "num_samples": 3000}) * 44 * 10 * 5000 / (
+            12 * 8 * 3000)

@@ -1,0 +1,41 @@
+"""Figures that read: the page-side tidy-up (titles that fit, readable log ticks) and one colour scale per
+differently scaled panel in the shared overlay grid."""
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from workbench.core.plots import overlay_grid, tidy
+
+
+def test_subplot_titles_that_would_overlap_are_shortened_with_the_full_text_on_hover():
+    long = "integrated_gradients with a very long explanation of what it shows"
+    fig = make_subplots(rows=1, cols=5, subplot_titles=[long, "short", "b", "c", "d"])
+    tidy(fig)
+    first = fig.layout.annotations[0]
+    assert len(first.text) < len(long) and first.text.endswith("…") and first.hovertext == long
+    assert fig.layout.annotations[1].text == "short" and fig.layout.annotations[1].hovertext is None
+
+
+def test_a_long_figure_title_wraps_and_wide_log_axes_label_powers_of_ten_only():
+    fig = go.Figure(go.Scatter(x=[1e-3, 1e2], y=[2, 8]))
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(type="log")  # less than a decade: left alone, one tick per decade would show none
+    fig.update_layout(title="word " * 40)
+    tidy(fig)
+    assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis.exponentformat == "power"
+    assert fig.layout.yaxis.dtick is None
+    assert "<br>" in fig.layout.title.text
+
+
+def test_signed_and_unsigned_maps_each_get_their_own_colour_bar():
+    images = np.zeros((2, 8, 8, 3), np.float32)
+    rng = np.random.default_rng(0)
+    maps = [("ig", rng.standard_normal((2, 8, 8)), True), ("cam", rng.random((2, 8, 8)), False)]
+    fig = overlay_grid(images, maps, ["a", "b"], "t")
+    heat = [t for t in fig.data if t.type == "heatmap"]
+    shown = [t for t in heat if t.showscale]
+    assert len(shown) == 2  # one bar per column, first row only
+    signed, unsigned = shown
+    assert signed.zmid == 0 and signed.zmin == -1 and unsigned.zmin == 0
+    assert signed.colorbar.x < unsigned.colorbar.x  # each under its own column
