@@ -9,7 +9,7 @@ import typing
 
 import streamlit as st
 
-from pages._state import KEEP, apply_config, settings_line, widget
+from pages._state import apply_config, settings_line, widget
 from workbench.core.analyzer import load_plugins
 from workbench.core.errors import WorkbenchError
 from workbench.core.plots import tidy
@@ -140,19 +140,16 @@ def data_picker(card, key: str, sets: list[str] | None = None, label: str = "Inp
         st.warning(f"No built-in data set fits {card.id}: upload your own input.")
         return None
     default_set = card.default_data.split(":")[0]
-    # the picks follow the model: switching it brings that model's own data back (an ImageNet model never
-    # keeps the 8x8 digits a digits model was shown)
-    if st.session_state.get(f"{key}.data_for") not in (None, card.id):
-        for k in (f"{key}.set", f"{key}.sample"):
-            st.session_state.pop(k, None)
-            st.session_state.pop(KEEP + k, None)
-    st.session_state[f"{key}.data_for"] = card.id
-    dataset = widget(st.selectbox, "Data set", f"{key}.set", default_set if default_set in sets else sets[0],
+    # the picks follow the model: each model has its own data widgets (keys carry the card id), so switching it
+    # brings that model's own data back (an ImageNet model never keeps the 8x8 digits a digits model was
+    # shown); popping the state is not enough, the browser sends a keyed widget's old value back
+    set_key, sample_key = f"{key}.set.{card.id}", f"{key}.sample.{card.id}"
+    dataset = widget(st.selectbox, "Data set", set_key, default_set if default_set in sets else sets[0],
                      sets, valid=lambda v: v in sets)
     items = (extra or {}).get(dataset, []) + list_items(dataset)
     items += [i for i in list_sets(dataset) if i not in items]
     default = card.default_data if card.default_data in items else items[0]
-    return widget(st.selectbox, "Sample", f"{key}.sample", default, items, help=help, valid=lambda v: v in items)
+    return widget(st.selectbox, "Sample", sample_key, default, items, help=help, valid=lambda v: v in items)
 
 
 #: how many times a model's input may be larger than a data set's pictures (per side) before upscaling them

@@ -85,7 +85,7 @@ if result is not None:
     st.subheader(result.title)
     verdicts = result.localization_verdicts() if hasattr(result, "localization_verdicts") else []
     for _, ok, text in verdicts:  # each map's localization verdict in plain words, before the numbers
-        (st.success if ok else st.error)(text)
+        (st.success if ok else st.warning)(text)  # a finding about the method, not a failed run
     if verdicts:
         with st.expander("Why LRP and Integrated Gradients localize less, and what was fixed",
                          expanded=any(not ok for _, ok, _ in verdicts)):

@@ -116,7 +116,7 @@ def test_bad_config_shows_one_line_error_not_a_traceback():
 def test_plugin_page_runs_the_plugin_with_its_config_widgets():
     at = _open_analyzer("channel_stats")
     at.selectbox(key="channel_stats.model").set_value("digits_vgg.sk").run()
-    at.selectbox(key="channel_stats.sample").set_value("digits:test").run()
+    at.selectbox(key="channel_stats.sample.digits_vgg.sk").set_value("digits:test").run()
     at.number_input(key="channel_stats.max_shift").set_value(0.3).run()  # a float field from Config metadata
     next(b for b in at.button if b.label == "Run channel stats").click().run()
     _wait(at, lambda: at.get("plotly_chart"))

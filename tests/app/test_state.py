@@ -49,12 +49,12 @@ def test_the_data_picker_follows_the_model_and_says_why_a_set_is_not_offered():
         pytest.skip("efficientnet_lite0.imagenet weights are not available")
     at = _generic(_app(), "attribution")
     at.selectbox(key="attribution.model").set_value("digits_vgg.sk").run()
-    at.selectbox(key="attribution.set").set_value("digits").run()
-    assert at.selectbox(key="attribution.sample").value.startswith("digits:")
+    at.selectbox(key="attribution.set.digits_vgg.sk").set_value("digits").run()
+    assert at.selectbox(key="attribution.sample.digits_vgg.sk").value.startswith("digits:")
     at.selectbox(key="attribution.model").set_value("efficientnet_lite0.imagenet").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert "digits" not in at.selectbox(key="attribution.set").options
-    assert not at.selectbox(key="attribution.sample").value.startswith("digits:")
+    assert "digits" not in at.selectbox(key="attribution.set.efficientnet_lite0.imagenet").options
+    assert not at.selectbox(key="attribution.sample.efficientnet_lite0.imagenet").value.startswith("digits:")
     assert any("Not offered for this model" in c.value and "digits" in c.value for c in at.caption)
 
 
