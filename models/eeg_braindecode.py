@@ -53,27 +53,14 @@ def fit(x: np.ndarray, y: np.ndarray, *, architecture: str, seed: int = 0, epoch
     """Train a fresh braindecode net (class name ``architecture``) on model-ready windows; eval mode on return.
     Does not move the global RNG streams."""
     import torch
-    from torch import nn
+
+    from models.eeg_fit import train_loop
 
     xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
     yt = torch.as_tensor(np.asarray(y, dtype=np.int64))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build(architecture)
-        gen = torch.Generator().manual_seed(seed)
-        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-        loss_fn = nn.CrossEntropyLoss()
-        steps, done = epochs * -(-len(yt) // batch_size), 0
-        for epoch in range(epochs):
-            model.train()
-            for batch in torch.randperm(len(yt), generator=gen).split(batch_size):
-                if len(batch) < 2:
-                    continue
-                loss = loss_fn(model(xt[batch]), yt[batch])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                done += 1
-                if progress is not None:
-                    progress(done / steps, f"epoch {epoch + 1}/{epochs}")
+        train_loop(model, xt, yt, gen=torch.Generator().manual_seed(seed), epochs=epochs, batch_size=batch_size,
+                   lr=lr, weight_decay=weight_decay, progress=progress)
     return model.eval()

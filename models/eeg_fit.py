@@ -53,14 +53,24 @@ def fit(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, *, seed: int
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = getattr(architectures, architecture)()
-    gen = torch.Generator().manual_seed(seed)
+    train_loop(model, xt, yt, gen=torch.Generator().manual_seed(seed), epochs=epochs, batch_size=batch_size,
+               lr=lr, weight_decay=weight_decay, progress=progress)
+    return freeze_batch_statistics(model, xt)
+
+
+def train_loop(model: nn.Module, xt: torch.Tensor, yt: torch.Tensor, *, gen: torch.Generator, epochs: int,
+               batch_size: int, lr: float, weight_decay: float,
+               progress: Callable[[float, str], None] | None = None) -> nn.Module:
+    """Adam on cross-entropy (= NLL on log-softmax), shuffled by ``gen``, batches of one skipped (BatchNorm
+    cannot normalise a batch of one window over (N, T) meaningfully); ``progress`` after every batch.
+    Shared by the EEG cards here and braindecode's (models/eeg_braindecode.py)."""
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    loss_fn = nn.CrossEntropyLoss()  # = NLL on log-softmax, as the paper
+    loss_fn = nn.CrossEntropyLoss()
     steps, done = epochs * -(-len(yt) // batch_size), 0
     for epoch in range(epochs):
         model.train()
         for batch in torch.randperm(len(yt), generator=gen).split(batch_size):
-            if len(batch) < 2:  # BatchNorm cannot normalise a batch of one window over (N, T) meaningfully
+            if len(batch) < 2:
                 continue
             loss = loss_fn(model(xt[batch]), yt[batch])
             opt.zero_grad(set_to_none=True)
@@ -69,4 +79,4 @@ def fit(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, *, seed: int
             done += 1
             if progress is not None:
                 progress(done / steps, f"epoch {epoch + 1}/{epochs}")
-    return freeze_batch_statistics(model, xt)
+    return model
