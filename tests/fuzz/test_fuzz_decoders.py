@@ -125,3 +125,25 @@ def test_safetensors_header_parser_on_random_bytes(data):
         read_safetensors_header(data)
     except WorkbenchError as e:
         assert "\n" not in e.one_line()
+
+
+def test_a_zip_version_the_reader_cannot_handle_is_one_typed_line(tmp_path):
+    """Found by the fuzzer above: a central directory claiming "version needed to extract" 6.4 made zipfile
+    raise NotImplementedError through Result.load."""
+    import numpy as np
+
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.result import Result
+
+    out = tmp_path / "r"
+    Result("probe", metrics={"a": 1.0}, arrays={"x": np.arange(4.0)}).save(out)
+    data = bytearray((out / "arrays.npz").read_bytes())
+    at = data.index(b"PK\x01\x02")
+    data[at + 6:at + 8] = (64).to_bytes(2, "little")  # central directory: version needed to extract
+    (out / "arrays.npz").write_bytes(bytes(data))
+    try:
+        Result.load(out)
+    except WorkbenchError as e:
+        assert "\n" not in e.one_line()
+    else:
+        raise AssertionError("a zip the reader cannot handle loaded")

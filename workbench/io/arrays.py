@@ -137,7 +137,8 @@ def read_npz(path: str | Path, *, keys=None, max_file: int, max_array: int, max_
         _directory(f, size, name)
         try:
             zf = zipfile.ZipFile(f)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, struct.error):
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, struct.error,
+                NotImplementedError):  # e.g. "zip file version 6.4" from a mutated central directory
             raise DataError(f"{name} is not a valid .npz (zip) archive", "save it with numpy.savez") from None
         with zf:
             try:
