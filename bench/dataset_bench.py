@@ -1,7 +1,8 @@
 """Data-set run speed: Integrated Gradients over a whole split through the runner's data-set path
 (chunks, batched IG, completeness per sample) against a plain captum loop over the same samples (one
-``IntegratedGradients.attribute`` per sample, same ``n_steps``; step doubling off, like for like). Interleaved A/B rounds after a warm-up
-of each, so drifts in machine load hit both sides alike. Goal: ratio (ours / captum samples per second)
+``IntegratedGradients.attribute`` per sample, same ``n_steps``; step doubling off, like for like).
+Interleaved A/B rounds after a warm-up of each, so drifts in machine load hit both sides alike.
+Goal: ratio (ours / captum samples per second)
 >= 1.0. ``python -m bench.dataset_bench`` prints the JSON; ``make bench`` stores it under "dataset_run".
 """
 
