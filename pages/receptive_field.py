@@ -3,7 +3,7 @@ and Luo et al.'s sqrt(n) growth law. Widgets -> RunSpec -> job -> render; nothin
 
 import streamlit as st
 
-from pages._state import widget
+from pages._state import preset_bar, widget
 from pages._ui import (
     clear_error,
     config_form,
@@ -76,6 +76,7 @@ def _layer_picker(card) -> str:
 
 
 def model_tab(analyzer) -> None:
+    preset_bar(analyzer, KEY)  # quick defaults (ERF over 16 inputs) or RepLKNet's 50
     left, right = st.columns(2)
     with left:
         model_id, card = _model_picker(analyzer)
