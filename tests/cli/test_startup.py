@@ -53,7 +53,9 @@ def test_the_parameter_table_matches_the_builders():
     """`zoo list` reads parameter counts from models/param_counts.json (building an architecture needs
     torch); every registered card's builder must be in it with the count the meta-device build gives."""
     table = json.loads(PARAM_TABLE.read_text())
+    # the zoo's own cards: not those tests register, nor on-demand ids (torchvision.<any>, timm.<any>) that a
+    # test or a user typed earlier in this process (any architecture name works there; they are counted live)
     fresh = {build_key(c.build): _count_params(c.id, c.build) for c in list_cards()
-             if build_key(c.build).startswith("models.")}  # the shipped zoo (tests and users register more)
+             if build_key(c.build).startswith("models.") and c.family not in ("torchvision", "timm", "user")}
     assert {k: table.get(k) for k in fresh} == fresh, (
         f"regenerate {PARAM_TABLE}:\n{json.dumps(dict(sorted({**table, **fresh}.items())), indent=1)}")
