@@ -61,3 +61,17 @@ class Cancelled(WorkbenchError):
 
 class ComputeError(WorkbenchError):
     code = "compute_error"
+
+
+class OutputError(WorkbenchError):
+    """The place a result would be written cannot take it (a file, a link, unwritable, occupied)."""
+
+    code = "bad_output"
+
+
+class FolderBusyError(OutputError):
+    code = "folder_busy"
+
+
+class IncompleteResultError(DataError):
+    code = "incomplete_result"

@@ -34,7 +34,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from workbench.core.errors import DataError, WorkbenchError
+from workbench.core.errors import (  # noqa: F401 - the folder errors, re-exported for callers
+    DataError,
+    FolderBusyError,
+    IncompleteResultError,
+    OutputError,
+    WorkbenchError,
+)
 
 #: the files a result folder may hold; anything else in an existing folder means it is not ours to replace
 RESULT_FILES = ("result.json", "arrays.npz", "report.html")
@@ -48,18 +54,6 @@ _PSEUDO = ("/proc", "/sys")
 Writer = Callable[[BinaryIO], object]
 
 
-class OutputError(WorkbenchError):
-    """The place a result would be written cannot take it (a file, a link, unwritable, occupied)."""
-
-    code = "bad_output"
-
-
-class FolderBusyError(OutputError):
-    code = "folder_busy"
-
-
-class IncompleteResultError(DataError):
-    code = "incomplete_result"
 
 
 _FORCE_HINT = "replace it with --force (force=True in Python), or give another folder"

@@ -78,9 +78,13 @@ class Job:
         self._thread.join(timeout)
         return self
 
+    def _compute(self):
+        """The work itself (a sweep job runs a grid instead: workbench/sweep/jobs.py)."""
+        return run(self.spec, self.ctx)
+
     def _work(self) -> None:
         try:
-            self.result = run(self.spec, self.ctx)
+            self.result = self._compute()
             self.state = "done"
         except Cancelled:
             self.state = "cancelled"

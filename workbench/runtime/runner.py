@@ -63,7 +63,8 @@ class _Cached:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _versions(libraries: tuple[str, ...] = ()) -> dict:
+def library_versions(libraries: tuple[str, ...] = ()) -> dict:
+    """Python's and the pinned libraries' versions (plus ``libraries``): provenance and sweep cell keys."""
     out = {"python": platform.python_version()}
     for name in (*_VERSIONED, *libraries):
         try:
@@ -261,7 +262,7 @@ def _stamp(result: Result, cls, config, card: ModelCard | None, data_id: str, sh
                                else f"{bad} NaN/inf values in the stored arrays"))
     result.provenance = Provenance(
         model_id=result.model, weights_sha256=sha, data_id=data_id, seed=seed,
-        device=ctx.device, dtype=_computed_dtype(result, ctx), versions=_versions(cls.libraries),
+        device=ctx.device, dtype=_computed_dtype(result, ctx), versions=library_versions(cls.libraries),
         duration_s=round(time.perf_counter() - t0, 4),
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     ctx.progress(1.0, "done")

@@ -16,14 +16,13 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import platform
 import sys
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 
 from workbench.core.analyzer import get_analyzer
 from workbench.core.config import from_dict, parse_set_args, to_dict
 from workbench.core.errors import ConfigError
+from workbench.runtime.runner import library_versions  # the same versions as a run's provenance
 
 #: torch threads per cell, the same in every backend: with fine-tuning, lrp_pruning's pruned weights
 #: differ in the last bits between 1 and 2 threads (measured on digits_vgg.sk), so a fixed count is what
@@ -31,7 +30,6 @@ from workbench.core.errors import ConfigError
 DEFAULT_THREADS = 1
 MAX_CELLS = 100_000  # a typo such as --seeds 0-99999 x a big grid is refused, not queued
 KEY_FORMAT = 1
-_VERSIONED = ("torch", "torchvision", "numpy", "cnn-workbench")
 
 
 @dataclass
@@ -136,16 +134,6 @@ def check_grid(cls, grid: dict, fixed: dict) -> dict[str, list]:
 
 def parse_fixed(items: list[str]) -> dict:
     return parse_set_args(items)
-
-
-def library_versions(libraries: tuple[str, ...] = ()) -> dict:
-    out = {"python": platform.python_version()}
-    for name in (*_VERSIONED, *libraries):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
 
 
 def code_hash(cls) -> str:
