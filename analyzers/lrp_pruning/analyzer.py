@@ -98,17 +98,15 @@ class LRPPruning(Analyzer):
     result_class = LRPPruningResult
     page = "lrp.py"  # hand-written page: shares the LRP page: live accuracy curve, pruned-model save
     #: what the page states up front (measured here, one shot, no fine-tuning; issue 17)
+    # what the page says before a run: no figures here (they come from the run's own summary, which names
+    # every rate where random pruning comes within a point of LRP and where LRP trails another criterion)
     page_note = (
-        "What to expect. Toy MLPs (Yeom et al.'s 2-1000-1000-1000-2 on moons / circles, 5 reference samples "
-        "per class, rates 33.33,50,70,90,95; test accuracy, mean of 5 seeds): random pruning matches LRP at the "
-        "paper's 1000 of 3000 units (LRP vs random: moons 99.8% vs 99.8%, circles 99.0% vs 99.7%) and beats it "
-        "at 70% on moons (97.6% vs 99.8%) and from 50% on circles (93.3% vs 99.6%; 77.8% vs 99.5% at 70%); "
-        "LRP leads only at 90-95% on moons (93.9% vs 91.1%, 85.8% vs 66.3%). The toy is too redundant to show "
-        "the paper's claim; the grey random curve is on every plot. "
-        "digits_vgg.sk (10 per class, 10-50%, seeds 0-2): LRP's AUC is 0.920 with per-layer L1 "
-        "normalization but 0.683 with the authors' image setting (raw LRP), below gradient 0.867 and weight "
-        "0.876, and LRP trails weight at 30% (93.2% vs 95.8%); both settings run by default (dashed = image). "
-        "Latency: minimum of 20 timed passes after 3 warm-up, batch 32, torch.inference_mode.")
+        "What to look for. The grey random-pruning curve is on every plot: where it runs level with LRP the "
+        "model is too redundant to show the paper's claim (on the toy MLPs it does at the paper's 33%; the "
+        "summary names each such rate). Both LRP normalizations run by default (solid = per-layer L1 as for "
+        "the other criteria, dashed = the authors' image setting with raw LRP), because LRP's ranking against "
+        "gradient and weight depends on it. Latency is the minimum of 20 timed passes after 3 warm-ups at "
+        "batch 32 (torch.inference_mode), beside the pruned model's parameters and FLOPs.")
     supports = ("image2d", "signal1d", "eeg", "vector")
     libraries = ("zennit",)
     smoke_config = {"criteria": "lrp_inverted,random", "rates": "30", "reference_per_class": 3}
