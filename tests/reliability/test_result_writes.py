@@ -266,3 +266,16 @@ def test_report_refuses_incomplete_folders_with_one_line(tmp_path, capsys):
         assert word in line and ("incomplete" in line or "temporary" in line), line
     assert not (tmp_path / "r.html").exists()
     assert cli.main(["report", str(good), "-o", str(tmp_path / "r.html")]) == 0
+
+
+@pytest.mark.parametrize("tmpfile", [True, False], ids=["O_TMPFILE", "named-probe"])
+def test_the_write_probe_leaves_nothing_and_clears_a_killed_writers_probe(tmp_path, monkeypatch, tmpfile):
+    # CI once found `.wb-probe-*` folders left beside results by processes killed inside the write probe
+    if not tmpfile:
+        monkeypatch.delattr(os, "O_TMPFILE", raising=False)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / f".wb-probe-{int(dead.stdout)}-deadbeef").mkdir()  # what a kill inside a named probe leaves
+    (tmp_path / f".wb-probe-{os.getpid()}-livebeef").mkdir()  # a live writer's probe is not ours to remove
+    _result("one").save(tmp_path / "r")
+    assert _hidden(tmp_path) == [f".wb-probe-{os.getpid()}-livebeef"]
+    assert _tag(tmp_path / "r") == "one"

@@ -117,11 +117,36 @@ def check_destination(dest: str | os.PathLike, force: bool = False) -> Path:
         _existing(p, force)
     base = p.parent if st is not None else _nearest_ancestor(p)
     try:  # os.access says yes to root everywhere: only a real try tells a read-only or kernel file system
-        os.rmdir(_mkdtemp(base, ".wb-probe-"))
+        _probe_write(base)
     except OSError as e:
         raise OutputError(f"cannot write to {base} ({e.strerror or type(e).__name__})",
                           "give a folder you can write") from None
     return p
+
+
+def _probe_write(base: Path) -> None:
+    """Create something in ``base`` and take it back. An anonymous ``O_TMPFILE`` inode first: it never has
+    a name, so a process killed here leaves nothing behind (a named probe did, in CI's kill test). File
+    systems without ``O_TMPFILE`` get a named empty folder, removed at once."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if flag:
+        try:
+            os.close(os.open(base, flag | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+            return
+        except OSError as e:
+            if e.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise
+    os.rmdir(_mkdtemp(base, ".wb-probe-"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _mkdtemp(parent: Path, prefix: str) -> Path:
@@ -224,6 +249,13 @@ class ResultFolder:
             stale.remove(olds[-1])
         for p in stale:
             shutil.rmtree(p, ignore_errors=True)
+        for n in os.listdir(self.dest.parent):  # named write probes of killed processes (no O_TMPFILE there)
+            pid = n[len(".wb-probe-"):].split("-")[0] if n.startswith(".wb-probe-") else ""
+            if pid.isdigit() and not _alive(int(pid)):
+                try:
+                    os.rmdir(self.dest.parent / n)
+                except OSError:
+                    pass
 
     def __exit__(self, *exc) -> None:
         if self._fd is not None:
