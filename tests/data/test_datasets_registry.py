@@ -63,6 +63,8 @@ def test_the_shared_selector_grammar(tiny_set):
     for bad in ("test_tiny.points:10", "test_tiny.points:5-2", "test_tiny.points:x", "test_tiny.points:test:4-4"):
         with pytest.raises(DataError):
             get_samples(bad)
+    with pytest.raises(DataError, match="selects no samples .* first N"):  # split:0 is "first 0", not index 0
+        get_samples("test_tiny.points:train:0")
 
 
 def test_registry_refuses_bad_definitions_and_mismatched_entry_points(tiny_set):

@@ -108,6 +108,9 @@ def _pick(ids: list[str], spec: str, where: str, *, head: bool) -> list[str]:
                                 f"write start-end with start <= end, e.g. 0-{n - 1}")
             idx = list(range(a, b + 1))
         elif head and spec.isdigit():
+            if int(spec) == 0:  # split:N is "the first N", so split:0 reads like index 0 but selects nothing
+                raise DataError(f"{where}:{spec} selects no samples ({where}:N is the first N samples)",
+                                f"e.g. {where}:1 for the first sample, {where}:0-0 for index 0")
             idx = list(range(min(int(spec), n)))
         else:
             idx = [int(p) for p in spec.split(",")]
