@@ -9,7 +9,7 @@ import random
 import numpy as np
 
 from workbench.core.cache import BoundedCache
-from workbench.core.errors import UnknownIdError
+from workbench.core.errors import DataError, UnknownIdError
 from workbench.core.sample import Sample
 from workbench.data.registry import Dataset, register_dataset
 
@@ -28,14 +28,25 @@ _UPLOADS = BoundedCache(32)
 
 @functools.lru_cache(maxsize=1)
 def _digits() -> dict:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    """sklearn's digits read from the csv its wheel ships, with the stored split (digits_split.py): what
+    ``load_digits`` + ``train_test_split`` give, without importing sklearn (0.9 s of scipy.stats and pandas
+    at every CLI start; tests/data/test_digits_split.py compares both ways)."""
+    import importlib.util
+    import os
 
-    d = load_digits()
-    x = (d.images / 16.0).astype(np.float32)
-    idx = np.arange(len(x))
-    tr, te = train_test_split(idx, test_size=0.25, random_state=0, stratify=d.target)
-    return {"x": x, "y": d.target.astype(np.int64), "train": np.sort(tr), "test": np.sort(te)}
+    from workbench.data.digits_split import N_DIGITS, digits_test_mask
+
+    spec = importlib.util.find_spec("sklearn")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the digits data set needs scikit-learn installed", "pip install scikit-learn")
+    raw = np.loadtxt(os.path.join(spec.submodule_search_locations[0], "datasets", "data", "digits.csv.gz"),
+                     delimiter=",")
+    if raw.shape != (N_DIGITS, 65):
+        raise DataError(f"sklearn's digits.csv.gz has shape {raw.shape}, not ({N_DIGITS}, 65)",
+                        "reinstall scikit-learn")
+    x = (raw[:, :64].reshape(-1, 8, 8) / 16.0).astype(np.float32)
+    test = digits_test_mask()
+    return {"x": x, "y": raw[:, 64].astype(np.int64), "train": np.flatnonzero(~test), "test": np.flatnonzero(test)}
 
 
 @functools.lru_cache(maxsize=2)

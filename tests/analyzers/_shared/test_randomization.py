@@ -90,3 +90,15 @@ def test_spearman_of_absolute_values():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(2, 50))
     assert spearman_abs(x, y) == pytest.approx(spearmanr(np.abs(x), np.abs(y)).statistic)
+
+
+def test_spearman_equals_scipy_with_and_without_ties():
+    from scipy.stats import spearmanr
+
+    from analyzers._shared.stats import spearman
+
+    rng = np.random.default_rng(3)
+    for x, y in [(rng.standard_normal(500), rng.standard_normal(500)),
+                 (rng.integers(0, 5, 400).astype(float), rng.integers(0, 3, 400).astype(float)),  # heavy ties
+                 (np.arange(50.0), np.arange(50.0) ** 3)]:
+        assert abs(spearman(x, y) - spearmanr(x, y).statistic) < 1e-12
