@@ -39,6 +39,8 @@ def imported(*args: str, tmp_path=None) -> set[str]:
 def test_help_and_zoo_list_do_not_import_torch(args):
     names = imported(*args)
     assert "torch" not in names and "torchvision" not in names
+    # nor the heavy stacks behind some cards and data sets (mne_icalabel's package import alone was 2.7 s)
+    assert not {"mne", "mne_icalabel", "scipy.signal", "scipy.stats", "sklearn", "pandas"} & names
 
 
 def test_run_imports_only_the_analyzer_it_runs(tmp_path):
