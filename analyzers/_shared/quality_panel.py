@@ -6,6 +6,11 @@ below the random map's AND its insertion AUC above it: the check's value is the 
 (AUC units: probability x fraction of features), and it passes above 0. No larger margin is claimed: how far
 a faithful map beats random depends on the model and the data, so any other number would be invented.
 Signed maps are ordered by signed value (most positive evidence first), as deletion/insertion are defined.
+
+On request (``explain``: name -> a function that recomputes that map), the panel adds the randomization metrics
+that need the method itself: eMPRT and the random-logit test (quality_random.py, thresholds documented there).
+They cost one extra explanation per test and map (eMPRT on a fully randomized copy, random-logit for another
+class), so they are off unless ``explain`` is given.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import numpy as np
 
 from analyzers._shared.findings import Findings
 from analyzers._shared.quality import effective_support, gini, perturbation_curves, random_maps
+from analyzers._shared.quality_random import TESTS, randomization_findings
 from analyzers._shared.quality_road import road_curves
 
 MARGIN = 0.0
@@ -22,12 +28,15 @@ RANDOM = "random"
 
 
 def quality_panel(forward, x, maps: dict, target, baseline=None, *, step: float = DEFAULT_STEP, seed: int = 0,
-                  rows_per_forward: int = 64, road: bool = False, road_noise: float = 0.01) -> Findings:
+                  rows_per_forward: int = 64, road: bool = False, road_noise: float = 0.01,
+                  explain: dict | None = None, randomization: tuple = TESTS) -> Findings:
     """``maps``: name -> (N, ...) tensor or array (see quality.perturbation_curves for shapes); ``x`` (N, C, ...)
     tensor; ``target`` (N,) int64 tensor; ``baseline`` like ``x`` or None (zeros). ``road``: add ROAD MoRF/LeRF
     curves (quality_road.py; pictures with per-pixel maps only, else noted in info). Arrays: per map
     ``quality_deletion_<name>`` / ``quality_insertion_<name>`` (N, S) curves and their AUCs (N,), ``gini`` and
-    ``support`` (N,); ``quality_fractions`` (S,). Metrics: the sample means. Checks: ``quality_beats_random_<name>``."""
+    ``support`` (N,); ``quality_fractions`` (S,). Metrics: the sample means. Checks: ``quality_beats_random_<name>``.
+    ``explain``: name -> ``fn(module, x, target) -> map`` for the maps that get eMPRT and the random-logit test
+    (``randomization``: which of the two); ``forward`` must then be the torch module (see quality_random.py)."""
     import torch
 
     first = next(iter(maps.values()))
@@ -64,4 +73,8 @@ def quality_panel(forward, x, maps: dict, target, baseline=None, *, step: float 
         out.check(f"quality_beats_random_{name}", margin > MARGIN, margin, MARGIN,
                   f"deletion AUC {d:.3f} vs random {rd:.3f} (lower is better), insertion AUC {i:.3f} vs random "
                   f"{ri:.3f} (higher is better), step {step:g} of the features; the value is the smaller margin")
+    if explain:
+        if not isinstance(forward, torch.nn.Module):
+            raise TypeError("eMPRT and the random-logit test re-draw the model's layers: forward must be a module")
+        out.merge(randomization_findings(explain, forward, x, maps, target, seed=seed, tests=tuple(randomization)))
     return out

@@ -19,6 +19,11 @@ Policy (one for every analyzer):
   The global RNG streams (CPU and CUDA) are left untouched.
 
 The given module is never changed: the copy is a deep copy, returned in eval mode.
+
+The same copy with every layer re-drawn (``n_top = -1``) is eMPRT's "fully randomized model" in the quality
+panel (analyzers/_shared/quality_random.py), so the cascading control and eMPRT follow one BatchNorm policy.
+Quantus' generator differs there: it calls ``reset_parameters``, which for BatchNorm also resets the running
+statistics (mean 0, var 1); keeping them is the choice here because they are buffers, not trainable variables.
 """
 
 from __future__ import annotations

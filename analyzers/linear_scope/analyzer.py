@@ -25,6 +25,7 @@ from analyzers._shared.findings import Findings
 from analyzers.linear_scope import views as views
 from analyzers.linear_scope.dataset import set_pass
 from analyzers.linear_scope.products import Products, top_singular
+from analyzers.linear_scope.quality import quality_findings
 from analyzers.linear_scope.replay import Replay, trace
 from analyzers.linear_scope.result import LinearScopeResult
 from workbench.core import Analyzer, Check, option, register_analyzer
@@ -60,6 +61,16 @@ class LinearScopeConfig:
                            "small batches keep conv backward in cache, 64 on CUDA)", min=0, max=1024)
     freeze: bool = option(True, "freeze every unit at x0; false = a broken control that recomputes ReLU masks, "
                                 "max-pool indices and norm statistics from x1, so the affine check must fail")
+    quality: bool = option(False, "quality panel of every sample's vote map (classifiers): deletion/insertion AUC "
+                                  "against a random map, Gini, effective support (2 x (1/quality_step + 1) "
+                                  "forwards per sample)", label="Quality panel")
+    quality_step: float = option(0.05, "quality panel: fraction of the pixels removed/inserted per step",
+                                 min=0.01, max=0.5)
+    quality_road: bool = option(False, "quality panel: add ROAD curves (Rong et al. 2022: removed pixels imputed "
+                                       "from their neighbours plus noise, not set to a baseline)")
+    quality_randomization: bool = option(False, "quality panel: add eMPRT (Hedstrom et al. 2023, fully randomized "
+                                                "model) and the random-logit test (Sixt et al. 2020); two more "
+                                                "frozen replays per sample")
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -115,8 +126,9 @@ class LinearScope(Analyzer):
     # a data id naming many samples runs in chunks (workbench/runtime/dataset_run.py): the full views of each
     # chunk's first sample are kept from the first chunk ("first"), the set_* arrays run over every sample
     per_sample = True
-    sample_arrays = ("set_*",)
-    aggregate = {"*_error": "max", "svd_residual": "max", "*": "first"}
+    sample_arrays = ("set_*", "quality_*_*")  # the quality panel's per-sample arrays; not quality_fractions (S,)
+    aggregate = {"*_error": "max", "svd_residual": "max", "quality_nonfinite_*": "sum", "quality_*": "mean",
+                 "*": "first"}
 
     def run(self, model, data, config, ctx):
         """Trace at the first sample, check the interpreter, then the classifier or image-to-image views."""
@@ -143,6 +155,8 @@ class LinearScope(Analyzer):
         out.info["all_class_names"] = list(model.card.class_names or [])
         # every sample (one for a single run): what a data-set run merges, see analyzers/linear_scope/dataset.py
         out.merge(set_pass(module, data.x.to(dt), data.ids, config, classifier, f.tol, ctx.sub(0.93, 0.99), replay))
+        if config.quality:
+            out.merge(quality_findings(module, data.x.to(dt), out.arrays, config, ctx, classifier))
         out.info.update(mode="classifier" if classifier else "image2image", ids=data.ids[:1],
                         bias_names=replay.bias_names, units=_unit_summary(replay), fallbacks=replay.fallbacks,
                         gate=config.gate, frozen=config.freeze, piecewise_linear=replay.piecewise_linear,

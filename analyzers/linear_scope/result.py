@@ -22,6 +22,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from analyzers._shared.quality_figure import quality_figures
 from workbench.core.plots import DIVERGING, bars, overlay_grid, robust_scale
 from workbench.core.result import Result
 
@@ -105,7 +106,7 @@ class LinearScopeResult(Result):
         figs += self._svd_figures()
         if len(self.arrays.get("set_bias_share", ())) > 1:
             figs += self._set_figures()
-        return figs
+        return figs + quality_figures(self.arrays, self.info, {"votes": "vote map"})
 
     def _set_figures(self) -> list:
         """Over the data set: the bias share per predicted class, and the mean vote map of each class."""
