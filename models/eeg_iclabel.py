@@ -6,12 +6,23 @@ power spectrum and a 100-lag autocorrelation).
 The network is mne-icalabel's own ``ICLabelNet`` with its packaged weights (``ICLabelNet.pt``, read with
 ``torch.load(weights_only=True)`` after its sha256 is checked). The workbench's analyzers take one input
 tensor per sample, so :class:`PackedICLabel` wraps it: one sample is a (1, 34, 100) "feature sheet":
-rows 0-31 / columns 0-31 the topomap (the rest of those rows is zero and unused), row 32 the spectrum,
-row 33 the autocorrelation. Its forward does what mne-icalabel's ``_format_input`` does with a batch
-(each component also as -topo, mirrored and -mirrored; spectra repeated) per sample, so samples never mix,
-and returns the MEAN LOGIT of the 4 views. ICLabel itself averages the 4 softmax outputs; a mean of logits
-is what relevance can be conserved through (LRP cannot pass a softmax), and it agrees with ICLabel's own
-labels (tests/models/test_models_eeg_real.py compares both on the real recording's components).
+rows 0-31 / columns 0-31 the topomap, columns 32-63 the negated topomap (the rest of those rows is zero and
+unused), row 32 the spectrum, row 33 the autocorrelation. Its forward does what mne-icalabel's
+``_format_input`` does with a batch (each component also as -topo, mirrored and -mirrored; spectra repeated)
+per sample, so samples never mix, and returns the MEAN LOGIT of the 4 views. ICLabel itself averages the
+4 softmax outputs; a mean of logits is what relevance can be conserved through (LRP cannot pass a softmax),
+and it agrees with ICLabel's own labels (tests/models/test_models_eeg_real.py compares both on the real
+recording's components).
+
+Why -topo is part of the sheet and not computed in the forward: LRP (zennit) passes relevance through
+operations without a rule by their gradient, and the gradient of a negation is -1, so the relevance of the
+two negated views reached the input with its sign flipped and cancelled the other two views' share: the LRP
+ledger lost 88% of the logit on the Emotiv components (input relevance 0.12 of the logit). With the negated
+copy read from the sheet (and the mirrored views a permutation, which keeps relevance), the input receives
+0.84-0.93 of the logit with EpsilonPlusFlat over the 13 components (float64). The rest is what the convolution
+biases absorb under z+ (which keeps a positive bias in its denominator): with every bias zeroed the same pass
+keeps 0.993. The lrp ledger cannot book that per layer here, because each branch runs once on the 4-view
+batch (4N rows, the ledger reads N), so it reports the absorbed share as a leak.
 """
 
 from __future__ import annotations
@@ -63,8 +74,8 @@ def packed_class():
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             n = x.shape[0]
-            topo, psd, ac = x[:, :, :32, :32], x[:, :, 32:33, :], x[:, :, 33:34, :]
-            topo4 = torch.cat([topo, -topo, topo.flip(-1), -topo.flip(-1)])  # mne-icalabel's _format_input
+            topo, neg, psd, ac = x[:, :, :32, :32], x[:, :, :32, 32:64], x[:, :, 32:33, :], x[:, :, 33:34, :]
+            topo4 = torch.cat([topo, neg, topo.flip(-1), neg.flip(-1)])  # mne-icalabel's _format_input (see above)
             psd4, ac4 = psd.repeat(4, 1, 1, 1), ac.repeat(4, 1, 1, 1)
             net = self.net
             # ICLabelNet.reshape_concat without its len()-based Fortran reshapes (an identity on (B, 1, 1, 100)),

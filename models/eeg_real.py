@@ -88,6 +88,9 @@ def _sheet(sample) -> np.ndarray:
     if sample.kind != "image" or arr.shape != ic.SHEET[1:]:
         raise DataError(f"{sample.id!r} is not an ICLabel feature sheet (34 x 100)",
                         "use emotiv.ica components (ICLabel inputs of the real Emotiv recording)")
+    if not np.allclose(arr[:32, 32:64], -arr[:32, :32], atol=1e-6):
+        raise DataError(f"{sample.id!r}: columns 32-63 of the sheet must hold the negated topomap",
+                        "pack mne-icalabel's features with workbench.data.emotiv.pack")
     return arr
 
 
@@ -99,7 +102,8 @@ def _iclabel_display(sample) -> np.ndarray:
     """The sheet as a picture: each part (topomap, PSD row, autocorrelation row) scaled to [0, 1] on its own."""
     s = _sheet(sample)
     out = np.zeros_like(s)
-    for rows, cols in ((slice(0, 32), slice(0, 32)), (slice(32, 33), slice(None)), (slice(33, 34), slice(None))):
+    for rows, cols in ((slice(0, 32), slice(0, 32)), (slice(0, 32), slice(32, 64)), (slice(32, 33), slice(None)),
+                       (slice(33, 34), slice(None))):
         part = s[rows, cols]
         lo, hi = float(part.min()), float(part.max())
         out[rows, cols] = (part - lo) / (hi - lo) if hi > lo else 0.5
@@ -116,9 +120,10 @@ def _iclabel_card() -> ModelCard:
         recipe="trained by the ICLabel authors; weights from mne-icalabel 0.10.0 (ICLabelNet.pt)",
         layers_of_interest=("net.img_conv.conv3", "net.psds_conv.conv3", "net.autocorr_conv.conv3"),
         description="A real pretrained EEG CNN: labels an ICA component as brain, muscle, eye, heart, line noise, "
-                    "channel noise or other from its scalp topomap (top-left 32 x 32), power spectrum (row 32) "
-                    "and autocorrelation (row 33), packed as one 34 x 100 sheet. Outputs the mean logit of ICLabel's "
-                    "4 views (ICLabel averages their probabilities; the labels agree on the Emotiv components).",
+                    "channel noise or other from its scalp topomap (top-left 32 x 32, its negation beside it), power "
+                    "spectrum (row 32) and autocorrelation (row 33), packed as one 34 x 100 sheet. Outputs the mean "
+                    "logit of ICLabel's 4 views (ICLabel averages their probabilities; the labels agree on the Emotiv "
+                    "components).",
         licence="BSD-3-Clause (mne-icalabel; ICLabel weights)", citation=ic.CITE_ICLABEL,
         extra={"package": "mne-icalabel==0.10.0"})
 

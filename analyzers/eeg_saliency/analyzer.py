@@ -17,11 +17,14 @@ import torch
 from torch import nn
 
 from analyzers._shared.findings import Findings
+from analyzers._shared.quality_panel import quality_panel
+from analyzers.eeg_saliency import generic as gm
 from analyzers.eeg_saliency import maps as em
 from analyzers.eeg_saliency import truth as tr
 from analyzers.eeg_saliency.localization import READOUTS
 from analyzers.eeg_saliency.result import METHODS, EegSaliencyResult
 from analyzers.eeg_saliency.scores import bn_trap, select_windows, truth_for
+from analyzers.eeg_saliency.topo import topomaps
 from workbench.core import Analyzer, option, register_analyzer
 from workbench.core.errors import ConfigError
 
@@ -67,6 +70,13 @@ class EegSaliencyConfig:
     loso_epochs: int = option(0, "LOSO epochs per fold; 0 = the card's recipe (11, as the paper)", min=0, max=200)
     loso_lr: float = option(0.0, "LOSO Adam learning rate; 0 = the card's recipe (1e-3)", min=0.0, max=1.0)
     loso_folds: int = option(0, "LOSO: hold out only the first K subjects; 0 = all", min=0, max=1000)
+    cam_layer: str = option("", "networks other than Cui et al.'s: the Grad-CAM layer (module name); empty = the "
+                                "deepest convolution that keeps a time axis")
+    quality: bool = option(False, "quality panel on every map: deletion/insertion AUC against a random map, Gini "
+                                  "sparseness and effective support (2 x (1/quality_step + 1) forwards per window "
+                                  "and map)", label="Quality panel")
+    quality_step: float = option(0.05, "quality panel: fraction of the channel x time samples removed/inserted per "
+                                       "step (set to zero, the IG baseline)", min=0.01, max=0.5)
 
 
 @dataclass
@@ -83,12 +93,14 @@ class Windows:
     x: torch.Tensor
     scale: torch.Tensor
     shift: torch.Tensor
-    z: torch.Tensor
-    a: torch.Tensor
+    z: torch.Tensor | None
+    a: torch.Tensor | None
     target: torch.Tensor
     probs: torch.Tensor
     config: EegSaliencyConfig
     ctx: object
+    cui: bool = True  # Cui et al.'s layout (its CAM variant, BatchNorm trap, filters); else analyzers/.../generic.py
+    cam_layer: str = ""  # generic networks: the Grad-CAM layer
 
     @property
     def pred(self) -> np.ndarray:
@@ -121,6 +133,10 @@ def _windows(model, data, config, ctx) -> Windows:
     sel["show"] = _shown(config, sel, data)
     x = data.x[torch.as_tensor(sel["index"], device=data.x.device)]
     ctx.progress(0.02, "forward pass")
+    if not em.is_layout(module):
+        with torch.no_grad():
+            probs = torch.softmax(module(x), 1)
+        return Windows(module, card, sel, x, None, None, None, None, probs.argmax(1), probs, config, ctx, cui=False)
     scale, shift = em.bn_affine(module, x, config.bn_mode)
     z, a, logits = em.forward_parts(module, x, scale, shift)
     probs = torch.softmax(logits, 1)
@@ -130,61 +146,75 @@ def _windows(model, data, config, ctx) -> Windows:
 @register_analyzer
 class EegSaliency(Analyzer):
     name = "eeg_saliency"
-    title = "EEG saliency (interpretable CNN)"
-    description = ("Where and at which frequencies Cui et al.'s compact EEG network finds drowsiness: its "
-                   "CAM-variant heat map (channel x time), LRP and Integrated Gradients on the same windows, "
-                   "scored against planted alpha bursts, with a randomization control, band relevance, "
-                   "learned filter responses, the BatchNorm trap and leave-one-subject-out accuracy.")
+    title = "EEG saliency"
+    description = ("Where and at which frequencies an EEG network finds its evidence (channel x time): Cui et al.'s "
+                   "CAM variant on their compact network (Grad-CAM on any other, e.g. braindecode's EEGNet), LRP and "
+                   "Integrated Gradients on the same windows, scored against planted alpha bursts where the data "
+                   "has them, with a randomization control, an optional quality panel (deletion/insertion), band "
+                   "relevance, scalp topomaps, and on Cui's network its filters, the BatchNorm trap and LOSO.")
     paper = "Cui et al., IEEE TNNLS 2023; Adebayo et al. 2018"
     Config = EegSaliencyConfig
     result_class = EegSaliencyResult
     page = "eeg_saliency.py"  # hand-written page: recording upload, subject and labelled window pickers
-    supports = ("eeg",)
-    architectures = ("EEGInterpretableCNN",)  # the method's CAM and BatchNorm trap need Cui et al.'s layout
-    libraries = ("captum", "mne", "scipy", "zennit")
+    supports = ("eeg",)  # any EEG network on (N, C, T) windows; Cui et al.'s layout adds its own CAM and BN trap
+    exclusive = True  # LRP on other networks traces them with torch.fx (process-global patching)
+    libraries = ("captum", "matplotlib", "mne", "scipy", "zennit")  # matplotlib: MNE draws the topomaps off-screen
     smoke_config = {"methods": "cam", "max_windows": 64, "random_draws": 1}
     headline_check = "saliency_mass_in_bursts"  # a random model does not find the planted bursts
     mutates_model = False
     per_sample = True  # a data id naming many windows runs in chunks, merged (workbench/runtime/dataset_run.py)
     sample_arrays = ("probs", "pred", "labels", "subjects", "index", "evaluated", "burst_fraction", "scores_*",
-                     "random_scores_*", "band_relevance", "bn_*_prob", "variant_scores", "ids")
+                     "random_scores_*", "band_relevance", "bn_*_prob", "variant_scores", "ids", "quality_deletion_*",
+                     "quality_insertion_*", "quality_gini_*", "quality_support_*")
     aggregate = {"n_windows": "sum", "n_evaluated": "sum", "bn_trap_max_prob_shift": "max",
                  "bn_frozen_max_prob_shift": "max", "batch_independent_predictions": "max",
                  "ig_completeness_gap": "max", "loso_*": "first", "filter_*": "first", "show_*": "first",
                  "topo_*": "first", "random_*_example": "first", "channel_relevance_*": "first",
-                 "band_relevance_by_class": "first"}
+                 "band_relevance_by_class": "first", "cam_*": "first", "*randomization_rank_corr": "max",
+                 "quality_fractions": "first"}
 
     def run(self, model, data, config, ctx):
-        em.check_layout(model.module)
         methods = [m.strip() for m in config.methods.split(",")]
         w = _windows(model, data, config, ctx)
+        if not w.cui and (config.variants or config.loso):
+            raise ConfigError("the variant table and the LOSO protocol are defined on Cui et al.'s layout only",
+                              "use eeg_compact.synth, or turn variants and loso off")
         card, sel, pred = w.card, w.sel, w.pred
         out = Findings(metrics={"n_windows": float(len(w.x))},
                        arrays={"probs": w.probs.cpu().numpy(), "pred": pred, "labels": sel["labels"],
                                "subjects": sel["subjects"], "index": sel["index"]},
                        info={"ids": sel["ids"], "methods": methods, "bn_mode": config.bn_mode})
-        out.merge(_bn_trap(w))
-        maps, grads = _maps(w, methods, out)
+        if w.cui:
+            out.merge(_bn_trap(w))
+        maps, grads = _maps(w, methods, out) if w.cui else gm.maps(w, methods, out)
+        mapper = None if w.cui else gm.random_mapper(w)
         truth = truth_for(sel, pred, card)
         out.info["has_truth"] = truth is not None
-        if truth is not None:
+        if config.quality:
+            out.merge(_quality(w, maps))
+        if truth is None:
+            shown = pred == len(card.class_names) - 1  # the window _display will show, for the random example
+            k = sel["show"] if sel["show"] >= 0 else int(np.flatnonzero(shown)[0]) if shown.any() else 0
+            out.merge(tr.rank_randomization(w, maps, mapper, example=k))
+        else:
             out.merge(tr.localization(w, maps, truth))
             if truth["evaluated"].any():
                 scored = {m: out.arrays[f"scores_{m}"] for m in maps}
-                out.merge(tr.randomization(w, list(maps), scored, truth))
+                out.merge(tr.randomization(w, list(maps), scored, truth, mapper))
             if config.variants:
                 out.merge(_variants(w, truth))
         out.merge(_frequency(w, truth, grads))
         focus = truth["evaluated"] if truth is not None else (pred == len(card.class_names) - 1)
         out.merge(_display(w, data, maps, focus, truth))
-        out.merge(_topomaps(maps, focus, card))
+        out.merge(Findings(arrays=topomaps(maps, focus, _channels(card, sel, w.x.shape[1]))))
         if config.loso:
             out.merge(_loso(w, data))
         labelled = sel["labels"] >= 0
         if labelled.any():
             out.metrics["accuracy"] = float((pred[labelled] == sel["labels"][labelled]).mean())
-        out.info.update(class_names=list(card.class_names), channels=list(card.extra.get("channels", ())) or
-                        [f"ch{i}" for i in range(w.x.shape[1])], sfreq=w.sfreq, trained=bool(card.trained))
+        out.info.update(class_names=list(card.class_names), channels=list(_channels(card, sel, w.x.shape[1])) or
+                        [f"ch{i}" for i in range(w.x.shape[1])], sfreq=w.sfreq, trained=bool(card.trained),
+                        layout="cui" if w.cui else "generic", architecture=str(card.architecture or ""))
         return out.result(EegSaliencyResult, self.name)
 
 
@@ -248,17 +278,9 @@ def _frequency(w: Windows, truth: dict | None, grads: torch.Tensor | None) -> Fi
     """Learned filter responses, and IG relevance by EEG band (with IG's gradients ``grads``)."""
     from workbench.data.eeg_synth import BANDS
 
-    freqs, gain, contrast = em.filter_responses(w.module, w.scale, w.sfreq)
-    out = Findings(arrays={"filter_freqs": freqs, "filter_gain": gain, "filter_contrast": contrast},
-                   info={"bands": [f"{b} {lo:g}-{hi:g} Hz" for b, (lo, hi) in BANDS.items()] + ["rest"]})
-    lo, hi = BANDS["alpha"]
-    band = (freqs >= 1.0) & (freqs <= 40.0)
-    peaks = freqs[band][gain[:, band].argmax(1)]
-    out.arrays["filter_peak_hz"] = peaks.astype(np.float32)
-    pos = contrast > 0
-    if pos.any():
-        alpha = pos & (peaks >= lo) & (peaks <= hi)
-        out.metrics["filter_alpha_share"] = float(contrast[alpha].sum() / contrast[pos].sum())
+    out = Findings(info={"bands": [f"{b} {lo:g}-{hi:g} Hz" for b, (lo, hi) in BANDS.items()] + ["rest"]})
+    if w.cui:
+        out.merge(_filters(w, BANDS["alpha"]))
     if grads is None:
         return out
     rel = em.band_relevance(w.x.cpu().numpy(), grads.cpu().numpy(), w.sfreq, BANDS)
@@ -277,6 +299,38 @@ def _frequency(w: Windows, truth: dict | None, grads: torch.Tensor | None) -> Fi
     return out
 
 
+def _filters(w: Windows, alpha: tuple) -> Findings:
+    """Cui et al.'s depthwise temporal filters: frequency responses and the alpha share of the drowsy evidence."""
+    freqs, gain, contrast = em.filter_responses(w.module, w.scale, w.sfreq)
+    out = Findings(arrays={"filter_freqs": freqs, "filter_gain": gain, "filter_contrast": contrast})
+    band = (freqs >= 1.0) & (freqs <= 40.0)
+    peaks = freqs[band][gain[:, band].argmax(1)]
+    out.arrays["filter_peak_hz"] = peaks.astype(np.float32)
+    pos = contrast > 0
+    if pos.any():
+        hit = pos & (peaks >= alpha[0]) & (peaks <= alpha[1])
+        out.metrics["filter_alpha_share"] = float(contrast[hit].sum() / contrast[pos].sum())
+    return out
+
+
+def _quality(w: Windows, maps: dict) -> Findings:
+    """The shared quality panel (analyzers/_shared/quality_panel.py) on every map, per window: each channel x time
+    sample a feature, removed = set to zero (the IG baseline). The forward is what the maps explain: Cui's
+    network with the run's BatchNorm affine folded in, or the generic network in eval mode."""
+    w.ctx.progress(0.5, "quality panel: deletion and insertion curves")
+    forward = em.canonical_model(w.module, w.scale, w.shift) if w.cui else w.module
+    tensors = {m: torch.as_tensor(v).to(w.x.device) for m, v in maps.items()}
+    return quality_panel(forward, w.x, tensors, w.target, step=w.config.quality_step, seed=w.ctx.seed,
+                         rows_per_forward=max(64, w.ctx.batch_size))
+
+
+def _channels(card, sel: dict, n: int) -> tuple[str, ...]:
+    """The ``n`` channel names: the card's, else those the data's samples carry (e.g. the Emotiv recording's);
+    () when neither has ``n`` names."""
+    names = tuple(card.extra.get("channels", ())) or tuple(sel.get("channels", ()))
+    return names if len(names) == n else ()
+
+
 def _display(w: Windows, data, maps: dict, focus: np.ndarray, truth: dict | None) -> Findings:
     """The window shown in detail: its signal, every map and the planted mask."""
     sel = w.sel
@@ -286,25 +340,6 @@ def _display(w: Windows, data, maps: dict, focus: np.ndarray, truth: dict | None
     out.arrays.update({f"show_{m}": arr[k] for m, arr in maps.items()})
     out.arrays["show_mask"] = truth["mask"][k] if truth is not None else \
         np.zeros(out.arrays["show_signal"].shape, bool)
-    return out
-
-
-def _topomaps(maps: dict, focus: np.ndarray, card) -> Findings:
-    from analyzers.eeg_saliency.topo import electrode_xy, interpolate
-
-    out = Findings()
-    channels = tuple(card.extra.get("channels", ()))
-    if not channels:
-        return out
-    use = focus if focus.any() else np.ones(len(focus), bool)
-    xy = electrode_xy(channels)
-    out.arrays["topo_xy"] = xy
-    for m, arr in maps.items():
-        mag = np.abs(arr[use]).sum(2)
-        share = (mag / np.maximum(mag.sum(1, keepdims=True), 1e-30)).mean(0)
-        out.arrays[f"channel_relevance_{m}"] = share.astype(np.float32)
-        axis, grid, inside = interpolate(share, xy)
-        out.arrays.update({f"topo_{m}": grid, "topo_axis": axis, "topo_inside": inside})
     return out
 
 

@@ -25,6 +25,12 @@ PARTS = ("pointwise", "expand", "depthwise", "relu", "bn", "fc")
 IG_CHUNK = 256  # path points per forward: larger batches run slower on a CPU (memory-bound depthwise backward)
 
 
+def is_layout(module: nn.Module) -> bool:
+    """Whether ``module`` has Cui et al.'s interpretable-CNN layout (else analyzers/eeg_saliency/generic.py)."""
+    return all(hasattr(module, p) for p in PARTS) and isinstance(getattr(module, "depthwise", None), nn.Conv1d) \
+        and isinstance(getattr(module, "pointwise", None), nn.Conv1d)
+
+
 def check_layout(module: nn.Module) -> int:
     """The depth multiplier d of an interpretable-CNN layout; UnsupportedModelError for other models."""
     missing = [p for p in PARTS if not hasattr(module, p)]

@@ -7,8 +7,12 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from analyzers._shared.quality_figure import quality_figures
+from analyzers.eeg_saliency.texts import BN_TRAP_TEXT, FIXES_TEXT, NO_TRUTH_TEXT, WHY_TEXT
 from workbench.core.plots import bars
 from workbench.core.result import Result
+
+__all__ = ["EegSaliencyResult", "FIXES_TEXT", "WHY_TEXT", "BN_TRAP_TEXT", "NO_TRUTH_TEXT"]
 
 METHODS = ("cam", "lrp", "ig")
 LABELS = {"cam": "CAM variant (Cui et al.)", "lrp": "LRP-epsilon (zennit)", "ig": "Integrated Gradients (captum)"}
@@ -17,40 +21,6 @@ PREFIX = {"cam": "", "lrp": "lrp_", "ig": "ig_"}
 SCORE_NAMES = {"cam": ("saliency_mass_in_bursts", "saliency_posterior_share", "pointing_game")} | {
     m: (f"{m}_mass_in_bursts", f"{m}_posterior_share", f"{m}_pointing_game") for m in ("lrp", "ig")}
 BAND_NAMES = ("delta", "theta", "alpha", "beta", "rest")
-BN_TRAP_TEXT = (
-    "BatchNorm trap: Cui et al.'s network normalises with the statistics of the batch it is given, also at test "
-    "time, so a window's prediction and map depend on which other windows share its batch (a window alone is "
-    "normalised over its own 3 s only). This run uses {mode} statistics; with batch statistics {flip:.0%} of the "
-    "windows change class and P(drowsy) moves by up to {shift:.2f} between 'in the batch' and 'alone' (alone, "
-    "each map is normalised by its own time statistics, so after global average pooling every window gets the "
-    "same output), while the frozen population statistics (set after training, and folded into the last layer "
-    "for LRP and IG) move it by {frozen:.1e}.")
-#: why LRP and IG localize less than the CAM variant (measured by analyzers/eeg_saliency/variants.py, issue 17)
-WHY_TEXT = (
-    "Why LRP and Integrated Gradients localize the bursts less than the CAM variant: the network averages "
-    "rectified alpha-filter outputs over all 321 time steps, so alpha-band background noise adds drowsy evidence "
-    "at every time step and the 'alert' filters add counter-evidence everywhere. Both methods pass that whole sum "
-    "down to the signed input through signed spatial and temporal filters, which turns counter-evidence into "
-    "positive input relevance outside the bursts and puts relevance on the channels the spatial filters use to "
-    "cancel shared noise (posterior share about 0.6). The CAM variant keeps only the 100 strongest (map, time) "
-    "entries and smooths them, which drops the background. This is a property of these methods on this network, "
-    "not a bug, and it is why their checks fail here.")
-#: what issue 17 changed (defects fixed) and what it measured and kept
-FIXES_TEXT = (
-    "Fixed (defects): (1) the scores read |relevance|, counting counter-evidence and sign-alternating noise as "
-    "localized mass; they now read the positive relevance, as the relevance mass accuracy of Arras et al. 2022 "
-    "and Quantus do (readout 'absolute' gives the old numbers). (2) LRP used epsilon = 1e-6, i.e. LRP-0, which on "
-    "this ReLU network is exactly Gradient x Input (checked to 1e-5), so the 'LRP' map was a second gradient map; "
-    "epsilon is now 0.25 x the RMS of each convolution's output per window (Montavon et al. 2019). (3) LRP and IG "
-    "explained the raw drowsy logit, which carries a part common to both logits that changes no prediction; they "
-    "now explain the logit difference the softmax depends on (explain = 'logit' for the old behaviour). "
-    "Measured and kept: the IG baseline (zeros equal the per-channel mean, because the preprocessing removes it; "
-    "a blurred baseline changes little; an alpha band-stopped baseline localizes better, but a re-initialized "
-    "model then points at the bursts too, so the baseline carries the answer); LRP rules (z+ and a Flat first layer "
-    "raise the mass but lose the pointing game or the channels); temporal smoothing (readout 'smoothed' raises the "
-    "mass to about 0.83 for LRP and 0.77 for IG, a view, not the method).")
-
-
 def _norm(h: np.ndarray) -> np.ndarray:
     """The paper's display scale for one map (C, T): (H - mean) / RMS, clipped to [-1, 1]."""
     h = np.asarray(h, np.float64)
@@ -71,8 +41,9 @@ class EegSaliencyResult(Result):
     subjects, scores_<m> (N, 3) and random_scores_<m> (N, 3) (mass, posterior share, pointing hit under the
     run's readout; the randomized model's, zero outside the evaluated windows), evaluated (N,) bool, burst_fraction
     (N,), random_<m>_example (C, T), variant_scores (N, V, 2, R, 3) (config variants), topo_xy (C, 2),
-    topo_axis (G,), topo_inside (G, G),
-    topo_<m> (G, G), channel_relevance_<m> (C,), band_relevance (N, B+1), band_relevance_by_class (K, B+1),
+    topo_x / topo_y (G,) and topo_inside (G, G) (MNE's interpolation grid; older results: topo_axis),
+    topo_outline (K, 2) and topo_outline_breaks (MNE's head outline), topo_<m> (G, G), channel_relevance_<m> (C,),
+    band_relevance (N, B+1), band_relevance_by_class (K, B+1), quality_* (the quality panel, option quality),
     filter_freqs (F,), filter_gain (32, F), filter_contrast (32,), filter_peak_hz (32,), bn_*_prob (N,),
     loso_subjects / loso_accuracy / loso_n_windows (S,)."""
 
@@ -112,7 +83,16 @@ class EegSaliencyResult(Result):
                     self._bn()):
             if fig is not None:
                 figs.append(fig)
-        return figs
+        return figs + quality_figures(self.arrays, self.info, {m: self._label(m) for m in self.methods})
+
+    def _label(self, m: str) -> str:
+        """The method's name in titles: on networks other than Cui et al.'s the CAM is Grad-CAM at a named layer."""
+        if m == "cam" and self.info.get("layout") == "generic":
+            return f"Grad-CAM ({self.info.get('cam_layer', '?')})"
+        return LABELS[m]
+
+    def _short(self, m: str) -> str:
+        return "Grad-CAM" if m == "cam" and self.info.get("layout") == "generic" else SHORT[m]
 
     # -- traces and maps ---------------------------------------------------------------------------
     def _traces(self, method: str) -> go.Figure:
@@ -136,7 +116,7 @@ class EegSaliencyResult(Result):
         k = int(self.info.get("window", 0))
         p = self.arrays["probs"][k]
         cls = self.info.get("class_names", ["alert", "drowsy"])
-        title = (f"{LABELS[method]} over the traces of {self.info.get('window_id', k)} — "
+        title = (f"{self._label(method)} over the traces of {self.info.get('window_id', k)} — "
                  + ", ".join(f"P({n})={p[j]:.2f}" for j, n in enumerate(cls[: len(p)]))
                  + (" — dashed: planted alpha bursts" if mask is not None and mask.any() else ""))
         fig.update_yaxes(tickvals=list(range(c)), ticktext=names, autorange="reversed", title="channel")
@@ -145,9 +125,9 @@ class EegSaliencyResult(Result):
         return fig
 
     def _map_grid(self) -> go.Figure:
-        panels = [(LABELS[m], self.arrays[f"show_{m}"], m == "cam") for m in self.methods]
+        panels = [(self._label(m), self.arrays[f"show_{m}"], m == "cam") for m in self.methods]
         if self.info.get("random_example_window") == self.info.get("window"):
-            panels += [(f"{SHORT[m]}, re-initialized model", self.arrays[f"random_{m}_example"], m == "cam")
+            panels += [(f"{self._short(m)}, re-initialized model", self.arrays[f"random_{m}_example"], m == "cam")
                        for m in self.methods if f"random_{m}_example" in self.arrays]
         sig = self.arrays["show_signal"]
         names, time = self._channels(sig.shape[0]), np.arange(sig.shape[1]) / float(self.info.get("sfreq", 128.0))
@@ -163,44 +143,46 @@ class EegSaliencyResult(Result):
         return fig
 
     def _topomaps(self) -> go.Figure | None:
+        """MNE's interpolated topomaps (analyzers/eeg_saliency/topo.py) as Plotly heatmaps, with MNE's head outline
+        and sensors. Results saved before MNE interpolated them (topo_axis) are drawn on that grid."""
         ms = [m for m in self.methods if f"topo_{m}" in self.arrays]
         if not ms or "topo_xy" not in self.arrays:
             return None
-        xy, axis, inside = self.arrays["topo_xy"], self.arrays["topo_axis"], self.arrays["topo_inside"]
-        names = self._channels(len(xy))
-        fig = make_subplots(rows=1, cols=len(ms), subplot_titles=[LABELS[m] for m in ms], horizontal_spacing=0.04)
-        r = float(np.abs(axis).max())
-        ring = np.linspace(0, 2 * np.pi, 121)
+        a = self.arrays
+        x, y = (a["topo_x"], a["topo_y"]) if "topo_x" in a else (a["topo_axis"], a["topo_axis"])
+        xy, names = a["topo_xy"], self._channels(len(a["topo_xy"]))
+        fig = make_subplots(rows=1, cols=len(ms), subplot_titles=[self._label(m) for m in ms], horizontal_spacing=0.04)
         for j, m in enumerate(ms):
-            grid = self.arrays[f"topo_{m}"]
-            peak = max(float(grid[inside].max()), 1e-30)
-            z = np.where(inside, grid / peak, np.nan)  # display only: blank outside the head
-            fig.add_trace(go.Contour(z=z, x=axis, y=axis, colorscale="Viridis", zmin=0, zmax=1, ncontours=14,
-                                     showscale=j == len(ms) - 1, colorbar={"title": "of peak"},
-                                     line={"width": 0.4}), 1, j + 1)
+            grid = np.asarray(a[f"topo_{m}"], np.float64)
+            if "topo_inside" in a:  # display only: blank outside the head
+                grid = np.where(a["topo_inside"], grid, np.nan)
+            peak = max(float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 0.0, 1e-30)
+            fig.add_trace(go.Heatmap(z=grid / peak, x=x, y=y, colorscale="Viridis", zmin=0, zmax=1, hoverongaps=False,
+                                     showscale=j == len(ms) - 1, colorbar={"title": "of peak"}), 1, j + 1)
             fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers+text", text=names,
                                      textfont={"size": 9, "color": "white"}, textposition="top center",
                                      marker={"color": "white", "size": 4, "line": {"color": "black", "width": 1}},
                                      showlegend=False, hovertext=[f"{n}: {v:.3f}" for n, v in zip(
-                                         names, self.arrays[f"channel_relevance_{m}"], strict=True)]), 1, j + 1)
-            fig.add_trace(go.Scatter(x=r * np.cos(ring), y=r * np.sin(ring), mode="lines", showlegend=False,
-                                     line={"color": "black"}, hoverinfo="skip"), 1, j + 1)
-            fig.add_trace(go.Scatter(x=[-0.12 * r, 0, 0.12 * r], y=[r, 1.1 * r, r], mode="lines", showlegend=False,
-                                     line={"color": "black"}, hoverinfo="skip"), 1, j + 1)
+                                         names, a[f"channel_relevance_{m}"], strict=True)]), 1, j + 1)
+            if "topo_outline" in a:  # MNE's head, nose and ears; a NaN row between parts breaks the line
+                line = np.insert(np.asarray(a["topo_outline"], np.float64), a["topo_outline_breaks"], np.nan, axis=0)
+                fig.add_trace(go.Scatter(x=line[:, 0], y=line[:, 1], mode="lines", showlegend=False,
+                                         line={"color": "black"}, hoverinfo="skip", connectgaps=False), 1, j + 1)
         fig.update_xaxes(visible=False)
         fig.update_yaxes(visible=False, scaleanchor="x")
-        fig.update_layout(title="Scalp topomaps: share of |relevance| per channel, each map scaled to its peak "
-                                "(colin27 10-20 positions, nose up)",
-                          height=420, margin={"l": 10, "r": 10, "t": 70, "b": 10})
+        fig.update_layout(title="Scalp topomaps: share of |relevance| per channel, each map scaled to its peak<br>"
+                                "<sup>MNE's interpolation and head outline (plot_topomap), colin27 10-20 positions, "
+                                "nose up</sup>",
+                          height=440, margin={"l": 10, "r": 10, "t": 95, "b": 10})
         return fig
 
     # -- numbers -----------------------------------------------------------------------------------
     def _scores(self) -> go.Figure | None:
         rows = []
         for m in self.methods:
-            rows.append((SHORT[m], *SCORE_NAMES[m]))
+            rows.append((self._short(m), *SCORE_NAMES[m]))
             p = PREFIX[m]
-            rows.append((f"{SHORT[m]}, re-initialized", f"{p}randomized_mass_in_bursts",
+            rows.append((f"{self._short(m)}, re-initialized", f"{p}randomized_mass_in_bursts",
                          f"{p}randomized_posterior_share", f"{p}randomized_pointing_game"))
         rows.append(("CAM, other class", "other_class_mass_in_bursts", "other_class_posterior_share",
                      "other_class_pointing_game"))
@@ -266,7 +248,7 @@ class EegSaliencyResult(Result):
                 continue
             failed = [c for c in (mass, post, point, drop) if c in checks and not checks[c].passed]
             mt = self.metrics
-            text = (f"{SHORT[m]} {'localizes' if not failed else 'does NOT localize'} the planted bursts: "
+            text = (f"{self._short(m)} {'localizes' if not failed else 'does NOT localize'} the planted bursts: "
                     f"{mt[mass]:.2f} of its {self.info.get('readout', 'positive')} relevance inside them (chance "
                     f"{mt.get('chance_mass_in_bursts', 0):.2f}, target 0.8), {mt[post]:.2f} on posterior channels "
                     f"(target 0.9), pointing game {mt[point]:.2f} (target 0.9)")
@@ -333,6 +315,38 @@ class EegSaliencyResult(Result):
                           xaxis_title="P(drowsy) in the batch", yaxis_title="P(drowsy) alone", height=420)
         return fig
 
+    def _generic_notes(self) -> list[str]:
+        """What a run on a network other than Cui et al.'s computes instead, and the rank-correlation control."""
+        out = []
+        if self.info.get("layout") == "generic" and "cam" in self.methods:
+            out.append(f"{self.info.get('architecture') or 'This network'} is not Cui et al.'s layout, so the CAM is "
+                       f"Grad-CAM at {self.info.get('cam_layer')}" + ("." if self.info.get("cam_channels") else
+                       ", which comes after the spatial filters: its map is a time profile, the same on every "
+                       "channel, so its channel scores and topomap say nothing (cam_layer picks another layer)."))
+        if self.info.get("lrp_problems"):
+            out.append("LRP on this network is not exact: " + "; ".join(self.info["lrp_problems"]) + ".")
+        for m in self.methods:
+            key = f"{PREFIX[m]}randomization_rank_corr"
+            if key in self.metrics:
+                v = self.metrics[key]
+                out.append(f"{self._short(m)}: rank correlation with the re-initialized model's map {v:.2f} "
+                           f"({'passes' if v < 0.5 else 'FAILS'}: must stay below 0.5).")
+        return out
+
+    def _quality_notes(self) -> list[str]:
+        """One sentence per map of the quality panel: deletion / insertion AUC against the random map."""
+        m, out = self.metrics, []
+        for k in self.methods:
+            if f"quality_margin_{k}" not in m:
+                continue
+            beats = m[f"quality_margin_{k}"] > 0
+            out.append(f"Quality panel, {self._short(k)}: deletion AUC {m[f'quality_deletion_auc_{k}']:.3f} (random "
+                       f"{m['quality_deletion_auc_random']:.3f}, lower is better), insertion AUC "
+                       f"{m[f'quality_insertion_auc_{k}']:.3f} (random {m['quality_insertion_auc_random']:.3f}, higher "
+                       f"is better): {'beats' if beats else 'does NOT beat'} a random map; Gini "
+                       f"{m[f'quality_gini_{k}']:.2f}.")
+        return out
+
     def summary(self) -> str:
         m = self.metrics
         parts = [f"{int(m.get('n_windows', 0))} windows analysed"
@@ -341,10 +355,11 @@ class EegSaliencyResult(Result):
         if verdicts:
             parts.append(f"On {int(m.get('n_evaluated', 0))} correctly classified drowsy windows:")
             parts += [v[2] for v in verdicts]
-            if any(not ok for k, ok, _ in verdicts if k != "cam"):
+            if any(not ok for k, ok, _ in verdicts if k != "cam") and self.info.get("layout", "cui") == "cui":
                 parts.append(WHY_TEXT)
         elif not self.info.get("has_truth"):
-            parts.append("No planted truth for these windows, so the ground-truth checks are skipped.")
+            parts.append(NO_TRUTH_TEXT)
+        parts += self._generic_notes() + self._quality_notes()
         if "band_relevance_alpha" in m:
             parts.append(f"IG relevance of the alpha band for windows predicted drowsy: "
                          f"{m['band_relevance_alpha']:.2f} (logit units).")

@@ -24,7 +24,8 @@ def select_windows(data, max_windows: int) -> dict:
     return {"index": index.astype(np.int64), "ids": [data.ids[i] for i in index],
             "labels": np.array(labels, dtype=np.int64),
             "subjects": np.array([(s.meta.get("subject") or 0) if s else 0 for s in chosen], dtype=np.int64),
-            "masks": [s.meta.get("mask") if s else None for s in chosen], "samples_all": samples}
+            "masks": [s.meta.get("mask") if s else None for s in chosen], "samples_all": samples,
+            "channels": tuple(next((s.meta.get("channels") for s in chosen if s and s.meta.get("channels")), ()))}
 
 
 def truth_for(sel: dict, pred: np.ndarray, card) -> dict | None:

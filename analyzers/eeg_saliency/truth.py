@@ -13,23 +13,35 @@ Thresholds (documented on the page and in each check's message):
   distance from chance (about 0.4) to the 0.8 target; a map that keeps its localization without the
   learned weights shows the input's energy, not the model's evidence.
 * ``CHANCE_MARGIN`` 0.2: the randomized model's mass must come back to within 0.2 of chance.
+* ``RHO_THRESHOLD`` 0.5: without planted truth (a real recording) the control compares the maps themselves:
+  the Spearman rank correlation of |map| between the trained and the re-initialized model (Adebayo et al.'s
+  similarity) must stay below 0.5, the threshold the attribution and lrp analyzers use.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
 
 from analyzers._shared.findings import Findings
 from analyzers._shared.randomization import randomized_copy
+from analyzers._shared.stats import mean_spearman_abs
 from analyzers.eeg_saliency import maps as em
 from analyzers.eeg_saliency.localization import localize
 
 MASS_TARGET, POSTERIOR_TARGET, POINTING_TARGET = 0.8, 0.9, 0.9
 MIN_DROP = 0.2
 CHANCE_MARGIN = 0.2
+RHO_THRESHOLD = 0.5  # the attribution and lrp analyzers' threshold for the same control
 PREFIX = {"cam": "", "lrp": "lrp_", "ig": "ig_"}
 NAMES = {"cam": "CAM variant", "lrp": "LRP", "ig": "Integrated Gradients"}
+
+
+def _name(w, m: str) -> str:
+    """The method's name in check messages: on networks other than Cui et al.'s the CAM is Grad-CAM."""
+    return "Grad-CAM" if m == "cam" and not getattr(w, "cui", True) else NAMES[m]
 
 
 def keys(m: str) -> dict:
@@ -67,7 +79,7 @@ def localization(w, maps: dict, truth: dict) -> Findings:
                                     "pointing game (largest relevance on a posterior channel in a burst)"),
                                    strict=True):
             out.check(key, out.metrics[key] >= goal, out.metrics[key], goal,
-                      f"{NAMES[m]}: {what}, {cfg.readout} readout, on {int(ev.sum())} correctly classified drowsy "
+                      f"{_name(w, m)}: {what}, {cfg.readout} readout, on {int(ev.sum())} correctly classified drowsy "
                       f"windows (chance: mass {truth['chance_mass']:.2f}, posterior {truth['chance_posterior']:.2f})")
     out.info["random_example_window"] = int(np.flatnonzero(ev)[0])
     return out
@@ -90,10 +102,12 @@ def _random_maps(w, rnd: torch.nn.Module, x: torch.Tensor, target: torch.Tensor,
     return {k: v.cpu().numpy() for k, v in out.items()}
 
 
-def randomization(w, methods, scored: dict, truth: dict) -> Findings:
+def randomization(w, methods, scored: dict, truth: dict, mapper=None) -> Findings:
     """The shared randomization control for every computed map, on the evaluated windows: mean scores over
     ``random_draws`` re-drawn copies, the drop from the trained map, and two checks per map. ``scored``:
-    method -> the trained (N, 3) scores. Also the CAM variant of the other class (CAM only)."""
+    method -> the trained (N, 3) scores. ``mapper`` (randomized module, x, target, methods) -> maps: the maps of
+    a generic network (generic.random_mapper); None = Cui et al.'s layout. Also the CAM variant of the other
+    class (Cui's layout only)."""
     cfg, ctx = w.config, w.ctx
     ev = truth["evaluated"]
     keep = torch.as_tensor(ev, device=w.x.device)
@@ -105,7 +119,8 @@ def randomization(w, methods, scored: dict, truth: dict) -> Findings:
         ctx.progress(0.55 + 0.1 * k / cfg.random_draws, f"randomization control {k + 1}/{cfg.random_draws}")
         rnd = randomized_copy(w.module, cfg.randomize_layers, ctx.seed, draw=k)
         out.info["randomized_layers"] = rnd.layers
-        for m, h in _random_maps(w, rnd.module, x, target, methods).items():
+        made = (mapper or functools.partial(_random_maps, w))(rnd.module, x, target, methods)
+        for m, h in made.items():
             draws[m].append(score(m, h, mask, post, cfg))
             if k == 0:
                 out.arrays[f"random_{m}_example"] = h[0]
@@ -121,18 +136,47 @@ def randomization(w, methods, scored: dict, truth: dict) -> Findings:
         drop = trained - float(r[0])
         out.metrics[kk["drop"]] = drop
         out.check(kk["drop"], drop >= MIN_DROP, drop, MIN_DROP,
-                  f"{NAMES[m]}: mass in the bursts falls from {trained:.2f} to {r[0]:.2f} when every weight is "
+                  f"{_name(w, m)}: mass in the bursts falls from {trained:.2f} to {r[0]:.2f} when every weight is "
                   f"re-drawn ({cfg.random_draws} draw(s)); it must fall by at least {MIN_DROP} (a map that keeps "
                   f"its localization without the learned weights shows the input's energy, not the model's evidence)")
         out.check(kk["falls"], r[0] <= limit, float(r[0]), limit,
-                  f"{NAMES[m]}: mass in the bursts of the re-initialized model must fall to chance ({chance:.2f}) "
+                  f"{_name(w, m)}: mass in the bursts of the re-initialized model must fall to chance ({chance:.2f}) "
                   f"+ {CHANCE_MARGIN}")
-    if "cam" in methods:
+    if "cam" in methods and mapper is None:
         z, a, _ = em.forward_parts(w.module, x, w.scale, w.shift)
         other = em.cam_heatmap(w.module, x, z, a, 1 - target.clamp(max=1), cfg.top_n, cfg.radius).cpu().numpy()
         o = score("cam", other, mask, post, cfg).mean(0)
         out.metrics.update(dict(zip(("other_class_mass_in_bursts", "other_class_posterior_share",
                                      "other_class_pointing_game"), o.tolist(), strict=True)))
+    return out
+
+
+def rank_randomization(w, maps: dict, mapper=None, example: int = 0) -> Findings:
+    """The same control where no truth exists: per method, the mean over windows and ``random_draws`` of the
+    Spearman rank correlation of |map| (trained vs re-initialized), ``<prefix>randomization_rank_corr``, with a
+    check. ``maps``: method -> (n, C, T) numpy of the trained model; ``mapper`` as in :func:`randomization`;
+    ``example``: the window whose randomized maps are kept for display."""
+    cfg, ctx = w.config, w.ctx
+    rho = {m: [] for m in maps}
+    out = Findings()
+    for k in range(cfg.random_draws):
+        ctx.progress(0.55 + 0.1 * k / cfg.random_draws, f"randomization control {k + 1}/{cfg.random_draws}")
+        rnd = randomized_copy(w.module, cfg.randomize_layers, ctx.seed, draw=k)
+        out.info["randomized_layers"] = rnd.layers
+        made = (mapper or functools.partial(_random_maps, w))(rnd.module, w.x, w.target, list(maps))
+        for m, h in made.items():
+            rho[m].append(mean_spearman_abs(maps[m], h))
+            if k == 0:
+                out.arrays[f"random_{m}_example"] = h[example]
+    out.info["random_example_window"] = int(example)
+    for m, vals in rho.items():
+        name, r = f"{PREFIX[m]}randomization_rank_corr", float(np.mean(vals))
+        out.metrics[name] = r
+        out.check(name, r < RHO_THRESHOLD, r, RHO_THRESHOLD,
+                  f"{_name(w, m)}: Spearman rank correlation of |map| between the model and its copy with "
+                  f"{len(out.info['randomized_layers'])} layer(s) re-drawn ({cfg.random_draws} draw(s)); no planted "
+                  "truth here, so the control compares the maps: a map that survives randomization shows the input, "
+                  "not what the model learned")
     return out
 
 

@@ -7,8 +7,8 @@ FC6 F4 F8 AF4), units. No labels and no ground truth: the recording is what it i
 ``emotiv.ica`` : ICLabel's inputs for the recording's components (models/eeg_iclabel.py): the recording
 band-passed above 1 Hz, average-referenced, decomposed by mne's ICA (FastICA, 13 components, seed 0), then
 mne-icalabel's own feature extraction (topomap, PSD, autocorrelation), each component packed into one
-(34, 100) feature sheet; ids ``emotiv.ica:0`` .. ``:12``. The decomposition takes ~10-20 s on a CPU and is
-kept for the process.
+(34, 100) feature sheet (the negated topomap beside the topomap, see :func:`pack`); ids ``emotiv.ica:0`` ..
+``:12``. The decomposition takes ~10-20 s on a CPU and is kept for the process.
 
 The recording is published only as a pickle; it is decoded with the allow-list unpickler
 (workbench/io/numpy_pickle.py), which admits numpy arrays and nothing else. spkit itself is never imported.
@@ -98,10 +98,13 @@ def ica_features() -> dict:
 
 def pack(topo: np.ndarray, psd: np.ndarray, autocorr: np.ndarray) -> np.ndarray:
     """mne-icalabel features (topo (32, 32, 1, n), psd (1, 100, 1, n), autocorr (1, 100, 1, n)) -> (n, 1, 34, 100)
-    float32 feature sheets: rows 0-31 / columns 0-31 the topomap, row 32 the PSD, row 33 the autocorrelation."""
+    float32 feature sheets: rows 0-31 / columns 0-31 the topomap, columns 32-63 the negated topomap (ICLabel's
+    2nd and 4th views; stored, not computed in the network, so that LRP has no sign flip to pass: see
+    models/eeg_iclabel.py), row 32 the PSD, row 33 the autocorrelation."""
     n = topo.shape[-1]
     sheet = np.zeros((n, 1, 34, 100), np.float32)
     sheet[:, 0, :32, :32] = np.transpose(topo[:, :, 0, :], (2, 0, 1))
+    sheet[:, 0, :32, 32:64] = -sheet[:, 0, :32, :32]
     sheet[:, 0, 32, :] = psd[0, :, 0, :].T
     sheet[:, 0, 33, :] = autocorr[0, :, 0, :].T
     return sheet

@@ -246,6 +246,9 @@ def test_page_runs_a_job_and_shows_the_figures():
     at.switch_page("../pages/eeg_saliency.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
+    models = next(b for b in at.selectbox if b.label == "Model")
+    assert {"eeg_compact.synth", "braindecode.eegnet"} <= set(models.options)  # every EEG network, not Cui's only
+    models.set_value(MODEL).run()
     at.multiselect[0].set_value(["cam"]).run()
     next(b for b in at.button if b.label == "Run EEG saliency").click().run()
     deadline = time.time() + 120
