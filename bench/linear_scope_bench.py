@@ -1,5 +1,6 @@
-"""LinearScope speed: rows of A by batched VJP against a Python loop of single backward passes, and the
-top-16 singular triplets of sr_cnn.x2 on a 64x64 input (CUDA when present, else CPU)."""
+"""LinearScope speed: rows of A (Jacobian compression on fully-convolutional replays, else batched VJPs in a
+measured chunk) against a Python loop of single backward passes, and the top-16 singular triplets of sr_cnn.x2
+on a 64x64 input (CUDA when present, else CPU)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from analyzers.linear_scope.analyzer import auto_chunk  # noqa: E402
-from analyzers.linear_scope.products import Products, top_singular  # noqa: E402
+from analyzers.linear_scope.footprint import field  # noqa: E402
+from analyzers.linear_scope.products import Products, pack, top_singular  # noqa: E402
 from analyzers.linear_scope.replay import trace  # noqa: E402
 
 ROWS = 256
@@ -45,22 +46,37 @@ def _loop_rows(replay, index: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.autograd.grad(y[j], x, retain_graph=True)[0][0] for j in index.tolist()])
 
 
+def compression(replay, index: torch.Tensor) -> dict:
+    """Backward passes the rows share (greedy packing of disjoint input fields) and the floor no exact packing
+    can beat: the most fields covering one input pixel (each of those rows needs its own pass)."""
+    if replay.footprint is None:
+        return {"backward_passes": len(index), "footprint": None}
+    sp, in_sp = replay.out_shape[1:], replay.in_shape[1:]
+    fields = [field(replay.footprint, np.unravel_index(int(j) % int(np.prod(sp)), sp), in_sp) for j in index.tolist()]
+    cover = np.zeros(in_sp, dtype=np.int64)
+    for f in fields:
+        if f is not None:
+            cover[f] += 1
+    return {"backward_passes": len(pack(fields, in_sp)), "backward_passes_floor": int(cover.max()),
+            "footprint": [[str(v) for v in axis] for axis in replay.footprint]}
+
+
 def rows_vs_loop(replay, device: str) -> dict:
-    """ROWS rows of one input's A: batched VJP (vmap over cotangents, auto chunk) against a loop."""
+    """ROWS rows of one input's A (compressed / batched VJP, measured chunk) against a loop."""
     prod = Products(replay)
     index = torch.randperm(prod.n_out, generator=torch.Generator().manual_seed(0))[:ROWS].to(device)
     prod.rows(index[:8])  # warm-up (builds and keeps the VJP graph)
     _loop_rows(replay, index[:8])
     _sync()
     t = time.perf_counter()
-    batched = prod.rows(index, chunk=auto_chunk(0, device))
+    batched = prod.rows(index)
     _sync()
     vmap_s = time.perf_counter() - t
     t = time.perf_counter()
     looped = _loop_rows(replay, index)
     _sync()
     loop_s = time.perf_counter() - t
-    return {"rows": len(index), "rows_chunk": auto_chunk(0, device), "rows_batched_vjp_s": round(vmap_s, 4),
+    return {"rows": len(index), **compression(replay, index), "rows_batched_vjp_s": round(vmap_s, 4),
             "rows_loop_s": round(loop_s, 4), "rows_loop_over_batched": round(loop_s / max(vmap_s, 1e-9), 2),
             "rows_max_abs_diff": float((batched - looped).abs().max())}
 

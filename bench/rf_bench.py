@@ -11,10 +11,25 @@ from __future__ import annotations
 import numpy as np
 
 from analyzers.receptive_field.analyzer import _chunk_size
-from analyzers.receptive_field.erf import erf_map, fill_inputs
+from analyzers.receptive_field.erf import centre_scalar, erf_map, fill_inputs
 from analyzers.receptive_field.graph import analyze, truncated, walk
 from bench.timing import median_time
 from workbench.runtime import RunContext, load_model, make_batch, pick_device
+
+
+def one_image_loop(net, x, dims: tuple) -> np.ndarray:
+    """The naive ERF (RepLKNet's ``erf/visualize_erf.py``): one image per forward and backward pass of the
+    model as it is, ReLU of the input gradient summed over channels, mean over the finite maps."""
+    import torch
+
+    total, used = 0.0, 0
+    for i in range(x.shape[0]):
+        xi = x[i:i + 1].detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(centre_scalar(net(xi), dims, "replknet"), xi)
+        m = torch.relu(g).sum(1)[0].double()
+        if bool(torch.isfinite(m).all()):
+            total, used = total + m, used + 1
+    return (total / max(used, 1)).cpu().numpy()
 
 
 def _median(fn, repeat: int) -> float:

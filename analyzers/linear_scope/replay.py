@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.fx.node import Node, map_arg
 
+from analyzers.linear_scope.footprint import footprint
 from analyzers.linear_scope.ops import BATCH_NORMS, StepBuilder
 from analyzers.linear_scope.units import functional, is_float, packet
 from workbench.core.errors import UnsupportedModelError
@@ -44,6 +45,9 @@ class Replay:
     fallbacks: list[str] = field(default_factory=list)
     gate: str = "ratio"
     frozen: bool = True
+    #: per spatial axis (j, lo, hi): output unit i reads only input pixels i*j+lo .. i*j+hi; None = not local
+    #: (see :mod:`analyzers.linear_scope.footprint`; rows with disjoint fields share one backward pass)
+    footprint: list | None = None
 
     @property
     def n_bias(self) -> int:
@@ -150,7 +154,10 @@ def trace(module: torch.nn.Module, x0: torch.Tensor, *, gate: str = "ratio", fre
     steps = [(n, builder.step(n)) for n in gm.graph.nodes if n.op == "call_function" and n in dep]
     if out_node not in dep:
         raise UnsupportedModelError("the model's output does not depend on its input", "check the model")
+    first = next(iter(gm.graph.nodes))
+    # an unfrozen replay recomputes norm statistics from x1: only the frozen one keeps positions local
+    fp = footprint(list(gm.graph.nodes), val0, dep, first, out_node) if freeze else None
     return Replay(x0=x0.detach(), y0=val0[out_node].detach(), steps=steps,
-                  input_node=next(iter(gm.graph.nodes)), output_node=out_node,
+                  input_node=first, output_node=out_node,
                   bias_names=builder.bias_names, units=builder.units,
-                  fallbacks=sorted(set(builder.fallbacks)), gate=gate, frozen=freeze)
+                  fallbacks=sorted(set(builder.fallbacks)), gate=gate, frozen=freeze, footprint=fp)
