@@ -17,11 +17,11 @@ import torch
 from torch import nn
 
 from analyzers._shared.findings import Findings
-from analyzers._shared.quality_panel import quality_panel
 from analyzers.eeg_saliency import generic as gm
 from analyzers.eeg_saliency import maps as em
 from analyzers.eeg_saliency import truth as tr
 from analyzers.eeg_saliency.localization import READOUTS
+from analyzers.eeg_saliency.quality import quality as _quality
 from analyzers.eeg_saliency.result import METHODS, EegSaliencyResult
 from analyzers.eeg_saliency.scores import bn_trap, select_windows, truth_for
 from analyzers.eeg_saliency.topo import topomaps
@@ -77,6 +77,9 @@ class EegSaliencyConfig:
                                   "and map)", label="Quality panel")
     quality_step: float = option(0.05, "quality panel: fraction of the channel x time samples removed/inserted per "
                                        "step (set to zero, the IG baseline)", min=0.01, max=0.5)
+    quality_randomization: bool = option(False, "quality panel: add eMPRT (Hedstrom et al. 2023, fully randomized "
+                                                "model) and the random-logit test (Sixt et al. 2020, another class) "
+                                                "for every map: two more explanations per window and map")
 
 
 @dataclass
@@ -165,13 +168,14 @@ class EegSaliency(Analyzer):
     per_sample = True  # a data id naming many windows runs in chunks, merged (workbench/runtime/dataset_run.py)
     sample_arrays = ("probs", "pred", "labels", "subjects", "index", "evaluated", "burst_fraction", "scores_*",
                      "random_scores_*", "band_relevance", "bn_*_prob", "variant_scores", "ids", "quality_deletion_*",
-                     "quality_insertion_*", "quality_gini_*", "quality_support_*")
+                     "quality_insertion_*", "quality_gini_*", "quality_support_*", "quality_emprt_*",
+                     "quality_entropy_*", "quality_logit_*")
     aggregate = {"n_windows": "sum", "n_evaluated": "sum", "bn_trap_max_prob_shift": "max",
                  "bn_frozen_max_prob_shift": "max", "batch_independent_predictions": "max",
                  "ig_completeness_gap": "max", "loso_*": "first", "filter_*": "first", "show_*": "first",
                  "topo_*": "first", "random_*_example": "first", "channel_relevance_*": "first",
                  "band_relevance_by_class": "first", "cam_*": "first", "*randomization_rank_corr": "max",
-                 "quality_fractions": "first"}
+                 "quality_fractions": "first", "quality_nonfinite_*": "sum"}
 
     def run(self, model, data, config, ctx):
         methods = [m.strip() for m in config.methods.split(",")]
@@ -311,17 +315,6 @@ def _filters(w: Windows, alpha: tuple) -> Findings:
         hit = pos & (peaks >= alpha[0]) & (peaks <= alpha[1])
         out.metrics["filter_alpha_share"] = float(contrast[hit].sum() / contrast[pos].sum())
     return out
-
-
-def _quality(w: Windows, maps: dict) -> Findings:
-    """The shared quality panel (analyzers/_shared/quality_panel.py) on every map, per window: each channel x time
-    sample a feature, removed = set to zero (the IG baseline). The forward is what the maps explain: Cui's
-    network with the run's BatchNorm affine folded in, or the generic network in eval mode."""
-    w.ctx.progress(0.5, "quality panel: deletion and insertion curves")
-    forward = em.canonical_model(w.module, w.scale, w.shift) if w.cui else w.module
-    tensors = {m: torch.as_tensor(v).to(w.x.device) for m, v in maps.items()}
-    return quality_panel(forward, w.x, tensors, w.target, step=w.config.quality_step, seed=w.ctx.seed,
-                         rows_per_forward=max(64, w.ctx.batch_size))
 
 
 def _channels(card, sel: dict, n: int) -> tuple[str, ...]:

@@ -43,7 +43,8 @@ class EegSaliencyResult(Result):
     (N,), random_<m>_example (C, T), variant_scores (N, V, 2, R, 3) (config variants), topo_xy (C, 2),
     topo_x / topo_y (G,) and topo_inside (G, G) (MNE's interpolation grid; older results: topo_axis),
     topo_outline (K, 2) and topo_outline_breaks (MNE's head outline), topo_<m> (G, G), channel_relevance_<m> (C,),
-    band_relevance (N, B+1), band_relevance_by_class (K, B+1), quality_* (the quality panel, option quality),
+    band_relevance (N, B+1), band_relevance_by_class (K, B+1), quality_* (the quality panel, option quality; eMPRT
+    and random logit with quality_randomization),
     filter_freqs (F,), filter_gain (32, F), filter_contrast (32,), filter_peak_hz (32,), bn_*_prob (N,),
     loso_subjects / loso_accuracy / loso_n_windows (S,)."""
 
@@ -345,6 +346,14 @@ class EegSaliencyResult(Result):
                        f"{m[f'quality_insertion_auc_{k}']:.3f} (random {m['quality_insertion_auc_random']:.3f}, higher "
                        f"is better): {'beats' if beats else 'does NOT beat'} a random map; Gini "
                        f"{m[f'quality_gini_{k}']:.2f}.")
+            if f"quality_emprt_{k}" in m:
+                out.append(f"eMPRT, {self._short(k)}: entropy rise {m[f'quality_emprt_{k}']:.2f} when every layer "
+                           f"is re-drawn (must be above {self.info.get('quality_emprt_min_rise', 0):g}).")
+            if f"quality_logit_ssim_{k}" in m:  # binary contrast: the other class's contrast is minus this one's
+                rho = m.get(f"quality_logit_rank_corr_{k}", 0.0)
+                flip = " (|map| rank correlation ~1: the map only changes sign)" if rho > 0.99 else ""
+                out.append(f"Random logit, {self._short(k)}: SSIM {m[f'quality_logit_ssim_{k}']:.2f} to another "
+                           f"class's map (must be below {self.info.get('quality_logit_ssim_max', 0.9):g}){flip}.")
         return out
 
     def summary(self) -> str:

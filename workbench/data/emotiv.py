@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -114,6 +115,10 @@ def pack(topo: np.ndarray, psd: np.ndarray, autocorr: np.ndarray) -> np.ndarray:
 class EmotivICA(Dataset):
     name, kind, size, classes = "emotiv.ica", "image", N_COMPONENTS, 0
     model_kinds = ("image2d",)
+    # ICLabel's own feature layout (models/eeg_iclabel.py SHEET): offered only to a model taking that sheet
+    # (registry.datasets_for), not to every image2d classifier: a sheet of topomap, PSD and autocorrelation rows
+    # is no picture
+    input_shape: ClassVar[tuple[int, ...]] = (1, 34, 100)
     about = ("ICLabel feature sheets (topomap, PSD, autocorrelation) of the 13 ICA components of the real "
              "Emotiv recording; for iclabel.mne")
 

@@ -172,9 +172,11 @@ def all_datasets() -> list[type[Dataset]]:
     return [_DATASETS[k] for k in sorted(_DATASETS)]
 
 
-def datasets_for(model_kind: str) -> list[str]:
-    """Names of the listed data sets whose samples a model of ``model_kind`` takes (for pickers)."""
-    return [d.name for d in all_datasets() if d.listed and model_kind in d.suits()]
+def datasets_for(model_kind: str, input_shape: tuple | None = None) -> list[str]:
+    """Names of the listed data sets whose samples a model of ``model_kind`` takes (for pickers); given the model's
+    ``input_shape``, a set made for one input shape only (``input_shape`` on the set, e.g. emotiv.ica) must match."""
+    return [d.name for d in all_datasets() if d.listed and model_kind in d.suits() and (
+        input_shape is None or getattr(d, "input_shape", None) in (None, tuple(input_shape)))]
 
 
 def list_datasets() -> list[dict]:
