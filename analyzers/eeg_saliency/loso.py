@@ -52,34 +52,59 @@ class LosoPlan:
     seed: int = 0
 
 
+def held_out(subjects: np.ndarray, plan: LosoPlan) -> np.ndarray:
+    """The subjects held out in turn (S,) int64: every subject, or the first ``plan.folds``."""
+    return np.unique(subjects)[: plan.folds or None].astype(np.int64)
+
+
+def recipe(card):
+    """The card's training recipe ``fit(x, y, seed=, progress=, epochs=, lr=) -> module``; ConfigError if none."""
+    fit = card.extra.get("fit")
+    if fit is None:
+        raise ConfigError(f"{card.id} has no training recipe, so the protocol cannot retrain it",
+                          "use eeg_compact.synth or switch loso off")
+    return fit
+
+
+def run_fold(card, x: np.ndarray, y: np.ndarray, subjects: np.ndarray, s: int, plan: LosoPlan,
+             report) -> tuple[float, int, float, float]:
+    """One fold: train on every subject but ``s`` (the card's recipe, seed ``plan.seed``), score on ``s``.
+    Returns (accuracy, windows of s, drowsy recall, alert recall); ``report(fraction, message)`` per batch.
+    Each fold depends on nothing but its inputs, so folds may run anywhere (analyzers/eeg_saliency/loso_sweep.py)."""
+    fit = recipe(card)
+    kwargs = {k: v for k, v in (("epochs", plan.epochs), ("lr", plan.lr)) if v}
+    train, test = subjects != s, subjects == s
+    model = fit(x[train], y[train], seed=plan.seed, progress=report, **kwargs)
+    with torch.no_grad():
+        pred = model(torch.from_numpy(x[test])).argmax(1).numpy()
+    truth = y[test]
+    return (float((pred == truth).mean()), int(test.sum()),
+            float((pred[truth == 1] == 1).mean()) if (truth == 1).any() else 0.0,
+            float((pred[truth == 0] == 0).mean()) if (truth == 0).any() else 0.0)
+
+
+def as_arrays(held: np.ndarray, folds: list[tuple[float, int, float, float]]) -> dict:
+    """The protocol's arrays from per-fold (accuracy, windows, drowsy recall, alert recall), in ``held`` order."""
+    acc, n, rec_d, rec_a = (list(col) for col in zip(*folds, strict=True)) if folds else ([], [], [], [])
+    return {"subjects": held.astype(np.int64), "accuracy": np.array(acc, np.float32),
+            "n_windows": np.array(n, np.int64), "drowsy_recall": np.array(rec_d, np.float32),
+            "alert_recall": np.array(rec_a, np.float32)}
+
+
 def run_loso(card, x: np.ndarray, y: np.ndarray, subjects: np.ndarray, plan: LosoPlan, progress) -> dict:
     """Train and score one network per held-out subject: x (N, 30, T) float32, y (N,) int64, subjects (N,).
 
     ``progress(fraction, message)`` is called after every training batch (it raises to cancel).
     Returns subjects (S,), accuracy (S,), n_windows (S,), drowsy_recall (S,), alert_recall (S,) arrays.
     """
-    fit = card.extra.get("fit")
-    if fit is None:
-        raise ConfigError(f"{card.id} has no training recipe, so the protocol cannot retrain it",
-                          "use eeg_compact.synth or switch loso off")
-    held = np.unique(subjects)[: plan.folds or None]
-    kwargs = {k: v for k, v in (("epochs", plan.epochs), ("lr", plan.lr)) if v}
-    acc, n, rec_d, rec_a = [], [], [], []
+    recipe(card)
+    held = held_out(subjects, plan)
+    folds = []
     for k, s in enumerate(held.tolist()):
-        train, test = subjects != s, subjects == s
         span = (k / len(held), (k + 1) / len(held))
 
         def report(f: float, msg: str, s=s, span=span) -> None:
             progress(span[0] + (span[1] - span[0]) * f, f"LOSO subject {s}: {msg}")
 
-        model = fit(x[train], y[train], seed=plan.seed, progress=report, **kwargs)
-        with torch.no_grad():
-            pred = model(torch.from_numpy(x[test])).argmax(1).numpy()
-        truth = y[test]
-        acc.append(float((pred == truth).mean()))
-        n.append(int(test.sum()))
-        rec_d.append(float((pred[truth == 1] == 1).mean()) if (truth == 1).any() else 0.0)
-        rec_a.append(float((pred[truth == 0] == 0).mean()) if (truth == 0).any() else 0.0)
-    return {"subjects": held.astype(np.int64), "accuracy": np.array(acc, np.float32),
-            "n_windows": np.array(n, np.int64), "drowsy_recall": np.array(rec_d, np.float32),
-            "alert_recall": np.array(rec_a, np.float32)}
+        folds.append(run_fold(card, x, y, subjects, s, plan, report))
+    return as_arrays(held, folds)

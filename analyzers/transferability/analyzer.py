@@ -6,6 +6,10 @@ The analyzer builds and trains its own small networks (``analyzers/transfer_nets
 model; the data set comes from the config (``--data mnist1d`` fills it on the command line). Finished
 cells, frozen-trunk features and UMAP fits live in bounded in-process caches (see ``transfer_grid`` and
 ``transfer_measures``): a cancelled run resumes without retraining finished cells.
+
+Scale-out: ``workbench sweep transferability --split --set cuts=1,2,3,4 --set seeds=2 --workers 2 --out DIR``
+(or ``wb.sweep(..., split=True)``) runs one cell per (seed, cut) on the sweep's executors, cached on disk,
+and merges them into this same result (``split.py``); the single call stays the way for small grids.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ import torch
 from analyzers._shared.findings import Findings
 from analyzers.transferability import measures as tm
 from analyzers.transferability import nets as tn
-from analyzers.transferability.checks import checks_and_metrics
+from analyzers.transferability.assemble import Measured, assemble
 from analyzers.transferability.grid import TREATMENTS, Grid, GridSpec
-from analyzers.transferability.plots import PAPER_ACC, PAPER_BASE
 from analyzers.transferability.result import TransferabilityResult
+from analyzers.transferability.split import merge_cells, split_cells
 from workbench.core import Analyzer, option, register_analyzer
+from workbench.core.config import from_dict
 from workbench.core.errors import ConfigError
 
 CUT_CHOICES = tuple(str(i) for i in range(1, tn.N_LAYERS + 1))
@@ -140,18 +145,17 @@ class Transferability(Analyzer):
         sim = tm.similarity(grid, out, probe, view_cut, config.cka_unbiased)
         ctx.progress(0.9, "LogME and LEEP of candidate sources")
         sc = tm.scores(grid, out)
-        arrays_out = {"cuts": np.array(spec.cuts, np.int64), "seeds": np.array(spec.seeds, np.int64),
-                      "acc": out.acc, "acc_mask": out.mask, "base": out.base, "frozen_ok": out.frozen_ok,
-                      "cka_diag": sim["cka_diag"], "svcca_diag": sim["svcca_diag"], "cka_ab": sim["cka_ab"],
-                      "cka_b_anbp": sim["cka_b_anbp"], "scores": sc["scores"], "logme_layers": sc["logme_layers"],
-                      "paper_acc": PAPER_ACC, "paper_base": np.array([PAPER_BASE])}
-        info = _info(config, spec, view_cut, sim, out)
+        views = None
         if config.umap:
             views = _umap(Trained(grid, out, spec, probe, tasks["b"]["y_test"][: len(probe)], view_cut), config, ctx)
-            arrays_out.update(views.arrays)
-            info.update(views.info)
-        metrics, checks = checks_and_metrics(spec, out, sim, sc, info)
-        return TransferabilityResult(self.name, metrics=metrics, checks=checks, arrays=arrays_out, info=info)
+        return assemble(config, Measured(spec, out, view_cut, sim, sc, views))
+
+    # scale-out (workbench/sweep/split.py): cells of (seed, cut), merged into this call's result
+    split = staticmethod(split_cells)
+
+    @staticmethod
+    def merge(config: dict, seed: int, parts: list) -> TransferabilityResult:
+        return merge_cells(from_dict(TransferabilityConfig, config), seed, parts)
 
 
 LIVE_KEY = "transfer_grid"
@@ -162,17 +166,6 @@ def _publisher(ctx):
     the page's live view); None for a context without a live channel."""
     publish = getattr(ctx, "publish", None)
     return (lambda snapshot: publish(LIVE_KEY, snapshot)) if callable(publish) else None
-
-
-def _info(config, spec: GridSpec, view_cut: int, sim: dict, out) -> dict:
-    return {"dataset": config.dataset, "classes_a": list(spec.classes_a), "classes_b": list(spec.classes_b),
-            "treatments": list(TREATMENTS), "layers": list(tn.LAYER_NAMES), "view_cut": int(view_cut),
-            "has_anbp": bool(sim["has_anbp"]), "sources": [tm.SOURCE_LABELS[s] for s in tm.SOURCES],
-            "cka_features": "conv outputs flattened to (N, C*T); SVCCA on channel means (N, C)",
-            "probe": f"first {config.probe_samples} task-B test inputs",
-            "random_control": "layers 1..n random (seeded), BatchNorm statistics calibrated on B's inputs, "
-                              "frozen; trained on task B (the paper used the 1000-class task)",
-            "grid_seconds": round(out.seconds, 2)}
 
 
 @dataclass

@@ -73,6 +73,7 @@ class TransferabilityResult(Result):
                  f"BnB+ {row('bnb_plus')}"]
         if f"random_frozen_acc_n{cuts[-1]}" in m:
             parts[-1] += f" · random frozen {row('random_frozen')}"
+        parts.append(self.info.get("data_note", ""))
         if "cka_layer1" in m:
             parts.append(f"Linear CKA baseA vs baseB: {m['cka_layer1']:.2f} at layer 1 -> {m['cka_last']:.2f} at the "
                          "last hidden layer")

@@ -43,3 +43,38 @@ def same_aggregate(a, b) -> list[str]:
     if strip != [{k: v for k, v in c.items() if k != "duration_s"} for c in b.info["cells"]]:
         out.append("cells")
     return out + [k for k, v in a.metrics.items() if not is_timing(k) and b.metrics.get(k) != v]
+
+
+def same_result(a, b, skip_metrics=()) -> list[str]:
+    """Differences between two Results of one call (a single run and a split one merged): every array bit for
+    bit, every metric but timings and ``skip_metrics``, every check's name, verdict and value."""
+    diffs = same_cells({"r": a}, {"r": b})
+    diffs = [d for d in diffs if not any(d.endswith(f"metric {n}") for n in skip_metrics)]
+    diffs += [f"metric names {sorted(set(a.metrics) ^ set(b.metrics))}"] if set(a.metrics) != set(b.metrics) else []
+    ca = [(c.name, c.passed, c.value) for c in a.checks]
+    cb = [(c.name, c.passed, c.value) for c in b.checks]
+    return diffs + ([f"checks {ca} != {cb}"] if ca != cb else [])
+
+
+def single_call(analyzer: str, model: str, data, config: dict, seed: int = 0):
+    """One ``workbench run`` in a fresh process on the sweep's torch thread count (1), the baseline a split
+    call must equal. Not in the test process: there, earlier tests ran the same layers under other thread
+    counts, and a later single call can differ in the last bits (seen: transferability after its own tests,
+    with conftest's 2 threads), while every sweep worker is a fresh process."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from workbench.core.result import Result
+
+    out = Path(tempfile.mkdtemp(prefix="wb-single-")) / "r"
+    sets = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in config.items()]
+    cmd = [sys.executable, "-m", "workbench.cli", "run", analyzer, *(["--model", model] if model else []),
+           *(["--data", data] if data else []), *[a for kv in sets for a in ("--set", kv)], "--seed", str(seed),
+           "--device", "cpu", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return Result.load(out)

@@ -5,6 +5,10 @@ aggregated into a :class:`SweepResult`.
     s = wb.sweep("lrp_pruning", model="digits_vgg.sk", grid={"criteria": ["lrp", "weight"]}, seeds=range(3),
                  executor="local", out="out/sweep")
 
+One analyzer call can also be split into its own cells and merged back into its own Result
+(``split=True``, ``workbench sweep --split``: transferability's seeds x cuts, a per-sample analyzer's data set
+in chunks of samples; see workbench/sweep/split.py).
+
 The package is also the API's ``sweep`` call (``wb.sweep(...)``), like ``workbench.report``: Python binds
 the package to the attribute ``workbench.sweep`` once it is imported.
 """

@@ -11,6 +11,7 @@ from workbench.runtime.context import RunContext
 from workbench.sweep.engine import RunOptions, run_sweep
 from workbench.sweep.grid import DEFAULT_THREADS, SweepSpec, parse_seeds
 from workbench.sweep.result import SweepResult
+from workbench.sweep.split import SplitOptions, run_split
 
 
 def default_cache() -> Path:
@@ -44,14 +45,31 @@ def sweep(analyzer: str, models=None, data=None, *, grid: dict | None = None, se
           cache: str | Path | None = None, threads: int = DEFAULT_THREADS, device: str = "auto",
           metric: str = "", progress: Callable[[float, str], None] | None = None,
           gpus_per_task: float | None = None, batch_size: int = 32, ctx: RunContext | None = None,
-          **config) -> SweepResult:
+          split: bool = False, **config) -> SweepResult:
     """Run a sweep and return its SweepResult. ``models``: zoo or session ids (one or a list); ``data``: data
     ids (one or a list; None = each card's default); ``grid``: Config field -> values; ``seeds``: ints or
     "0-4"; other keywords fix Config values. Cells go to ``cache`` (default ``out/cells``, or
-    <workbench home>/sweep-cells without ``out``)."""
+    <workbench home>/sweep-cells without ``out``).
+
+    ``split=True``: one call of the analyzer (one model, data id and seed; no grid) split into its own cells
+    (transferability's seeds x cuts, a per-sample analyzer's data set in chunks of samples; see
+    workbench/sweep/split.py) and merged: returns the analyzer's Result, equal to ``wb.run``'s."""
+    if split:
+        return _split(analyzer, models, data, grid, seeds, config,
+                      SplitOptions(RunOptions(executor, workers, cache if cache or out else default_cache(),
+                                              gpus_per_task), out, device, int(threads), batch_size), ctx, progress)
     spec = SweepSpec(analyzer, _ids(models, "model"), _ids(data, "data"), dict(grid or {}), dict(config),
                      _seeds(seeds), metric, device, int(threads), batch_size)
     if out is None and cache is None:
         cache = default_cache()
     ctx = ctx or RunContext(on_progress=progress)
     return run_sweep(spec, out, RunOptions(executor, workers, cache, gpus_per_task), ctx)
+
+
+def _split(analyzer: str, models, data, grid, seeds, config: dict, how: SplitOptions, ctx, progress):
+    model, data_id, seed = _ids(models, "model"), _ids(data, "data"), _seeds(seeds)
+    if grid or len(model) > 1 or len(data_id) > 1 or len(seed) > 1:
+        raise ConfigError("split=True runs one call: one model, one data id, one seed and no grid",
+                          "drop split=True to sweep a grid")
+    return run_split(analyzer, model[0] or None, data_id[0], config, seed[0], how,
+                     ctx or RunContext(on_progress=progress))

@@ -54,6 +54,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     s.add_argument("--metric", default="", help="the metric the figures show (default: chosen from the cells)")
     s.add_argument("--cache", default=None, help="cell cache folder (default DIR/cells); sweeps may share one")
     s.add_argument("--out", required=True)
+    s.add_argument("--split", action="store_true", help="one call (one model, data id and seed; no --grid) split "
+                   "into the analyzer's own cells (transferability: seeds x cuts; per-sample analyzers: the data set "
+                   "in chunks of samples) and merged: DIR/result/ is the analyzer's own result")
     s.add_argument("--quiet", action="store_true", help="no per-cell lines")
     return s
 
@@ -109,6 +112,8 @@ def command(args) -> int:
     from workbench.sweep.grid import SweepSpec, parse_fixed, parse_grid, parse_seeds
 
     fixed = parse_fixed(args.set)
+    if args.split:
+        return _split_command(args, fixed)
     grid = parse_grid(args.analyzer, args.grid, fixed)
     spec = SweepSpec(args.analyzer, args.model or [""], args.data or [None], grid, fixed, parse_seeds(args.seeds),
                      args.metric, args.device, args.threads)
@@ -132,4 +137,37 @@ def command(args) -> int:
         label, why = next(iter(failed.items()))
         raise WorkbenchError(f"{len(failed)} of {int(result.metrics['cells_total'])} cells failed (first: {label}: "
                              f"{why})", "fix the grid values and run again: finished cells are kept")
+    return 0
+
+
+def _split_command(args, fixed: dict) -> int:
+    """``--split``: the analyzer's own cells of one call, merged into its Result in DIR/result/."""
+    from workbench.core.errors import Cancelled, ConfigError
+    from workbench.core.result_folder import check_destination
+    from workbench.report import render_report
+    from workbench.runtime.context import RunContext
+    from workbench.sweep.engine import RESULT_DIR, RunOptions
+    from workbench.sweep.grid import parse_seeds
+    from workbench.sweep.split import SplitOptions, run_split
+
+    seeds = parse_seeds(args.seeds)
+    if args.grid or len(args.model) > 1 or len(args.data) > 1 or len(seeds) > 1:
+        raise ConfigError("--split runs one call: one --model, one --data, one seed and no --grid",
+                          "drop --split to sweep a grid")
+    check_destination(Path(args.out) / RESULT_DIR, force=True)
+    printer = _Printer(args.quiet)
+    how = SplitOptions(RunOptions(args.executor, args.workers, args.cache, args.gpus_per_task), args.out,
+                       args.device, args.threads)
+    try:
+        result = run_split(args.analyzer, (args.model or [None])[0], (args.data or [None])[0], fixed, seeds[0], how,
+                           RunContext(on_progress=printer.grid), on_event=printer.cell,
+                           extras=lambda r: {"report.html": render_report([r], title=r.title).encode("utf-8")})
+    except (KeyboardInterrupt, Cancelled):
+        sys.stderr.write(f"\nworkbench: cancelled: {printer.kept} finished cell(s) kept; run the same command "
+                         "to resume\n")
+        return 130
+    run = result.info.get("split", {})
+    sys.stderr.write(f"wrote {Path(args.out) / RESULT_DIR}/result.json, arrays.npz, report.html: "
+                     f"{run.get('computed', 0)} of {run.get('cells', 0)} cell(s) computed, {run.get('reused', 0)} "
+                     f"reused ({run.get('executor')}, {run.get('workers')} worker(s))\n")
     return 0

@@ -123,7 +123,7 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, options: RunOption
         _emit(on_event, "reused", by_key[key], None)
     todo = list({c.key: c for c in cells if c.key not in results}.values())  # same content twice: run once
     executor = _executor(options, spec, len(todo), local_only)
-    failures, tracker = {}, _Tracker(ctx, len(todo), len(cells))
+    failures, tracker, threads_seen = {}, _Tracker(ctx, len(todo), len(cells)), set()
     ctx.progress(0.0, f"{len(results)} of {len(cells)} cells cached, {len(todo)} to compute")
     resolved = dataclasses.replace(spec, device=device)
 
@@ -137,6 +137,7 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, options: RunOption
             if kind == "progress":
                 tracker.cell(key, data[0])
             elif kind == "done":
+                threads_seen.add(int(data.get("threads", 0)))
                 results[key] = Result.from_json(data["doc"], data["arrays"])
                 cache.store(key, results[key], replace=key in damaged)
                 tracker.finish(key)
@@ -152,7 +153,8 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, options: RunOption
         raise Cancelled(f"the sweep was cancelled; {len(results)} of {len(cells)} cells are kept",
                         "run the same sweep again to resume")
     run_info = {**executor.describe(), "computed": len(todo) - len(failures), "reused": len(cells) - len(todo),
-                "wall_s": round(time.perf_counter() - t0, 3), "device": device}
+                "wall_s": round(time.perf_counter() - t0, 3), "device": device,
+                "threads_seen": sorted(threads_seen)}  # torch threads the computed cells ran with
     result = _aggregate(spec, cells, results, failures, run_info)
     files = extras(result) if extras is not None else None
     if out is not None:

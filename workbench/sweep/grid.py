@@ -8,6 +8,11 @@ cnn-workbench and the analyzer's declared ``libraries``), a hash of the analyzer
 (an edited analyzer must not reuse cells of its old code: the package version does not change with it),
 the device kind and the torch thread count per cell (float sums in backward passes depend on the thread
 count, see :data:`DEFAULT_THREADS`).
+
+A spec may list its cells instead of a grid (``parts``: what an analyzer's own ``split`` hook returns, see
+workbench/sweep/split.py): each part is one cell's Config values and seed, or a call of a function inside
+the analyzer's package (``call`` = "package.module:function") with plain-JSON arguments, optionally on its own
+data id (``data``: a chunk of a data set).
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ class SweepSpec:
     device: str = "cpu"
     threads: int = DEFAULT_THREADS
     batch_size: int = 32
+    #: explicit cells instead of grid x seeds: [{"params": {...}, "seed": int, "call": "", "data": None}] (see the
+    #: module doc; ``data`` overrides the data id: a chunk of a data set)
+    parts: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -65,6 +73,7 @@ class Cell:
     config: dict
     seed: int
     key: str = ""
+    call: str = ""  # "" = a run of the analyzer; else the function inside its package the cell calls
 
     def label(self, with_seed: bool = True) -> str:
         parts = [f"{k}={v}" for k, v in self.params.items()]
@@ -74,7 +83,7 @@ class Cell:
         """What a worker needs to run the cell (plain data: it crosses process boundaries)."""
         return {"key": self.key, "analyzer": spec.analyzer, "model": self.model, "data": self.data,
                 "config": self.config, "seed": self.seed, "device": spec.device, "threads": spec.threads,
-                "batch_size": spec.batch_size}
+                "batch_size": spec.batch_size, "call": self.call}
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -162,6 +171,8 @@ def cell_key(analyzer: str, cell: Cell, weights: str, versions: dict, device: st
     doc = {"format": KEY_FORMAT, "analyzer": analyzer, "model": cell.model, "weights_sha256": weights,
            "data": cell.data or "", "config": cell.config, "seed": int(cell.seed), "versions": versions,
            "device": device, "threads": int(threads)}
+    if cell.call:  # only call cells carry the name: the keys of analyzer cells stay what they were
+        doc["call"] = cell.call
     return hashlib.sha256(_canonical(doc)).hexdigest()[:32]
 
 
@@ -171,6 +182,8 @@ def expand(spec: SweepSpec, weights: dict[str, str], data_for: dict[str, str | N
     when ``spec.data`` gives None); ``device``: the device kind the cells run on (cpu | cuda)."""
     cls = get_analyzer(spec.analyzer)
     fixed = dict(spec.fixed)
+    if spec.parts:
+        return _expand_parts(spec, cls, weights, data_for, device)
     grid = check_grid(cls, spec.grid, fixed)
     n = len(spec.models) * len(spec.data) * len(spec.seeds) * _product(len(v) for v in grid.values())
     if n == 0:
@@ -188,6 +201,40 @@ def expand(spec: SweepSpec, weights: dict[str, str], data_for: dict[str, str | N
                 cell = Cell(model, data_id, params, config, int(seed))
                 cell.key = cell_key(cls.name, cell, weights.get(model, ""), versions, device, spec.threads)
                 cells.append(cell)
+    return cells
+
+
+def check_call(cls, call: str) -> str:
+    """``call`` if it names a function inside the package of ``cls`` ("package.module:function"); a spec can
+    never make a worker import code from elsewhere."""
+    package = cls.__module__.rsplit(".", 1)[0] if "." in cls.__module__ else cls.__module__
+    module, sep, fn = str(call).partition(":")
+    if not sep or not fn.isidentifier() or not (module == package or module.startswith(package + ".")):
+        raise ConfigError(f"cell call {call!r} is not a function of {package}", "a split names its own functions")
+    return call
+
+
+def _expand_parts(spec: SweepSpec, cls, weights: dict, data_for: dict, device: str) -> list[Cell]:
+    """The cells a spec lists (``parts``), for every model and data id, in order, validated and keyed."""
+    if spec.grid:
+        raise ConfigError("a sweep has either a grid or a list of cells", "drop the grid")
+    if len(spec.parts) * len(spec.models) * len(spec.data) > MAX_CELLS:
+        raise ConfigError(f"the sweep has more than {MAX_CELLS} cells", "split into fewer cells")
+    versions = {**library_versions(cls.libraries), "analyzer_code": code_hash(cls)}
+    cells = []
+    for model, data in itertools.product(spec.models, spec.data):
+        whole = (data or data_for.get(model)) if cls.needs_data else data
+        for part in spec.parts:
+            call, params = str(part.get("call") or ""), dict(part.get("params") or {})
+            data_id = part.get("data") or whole  # a chunk of a data set names its own samples
+            if call:  # plain-JSON arguments of the analyzer's own function, exactly as given
+                config = json.loads(_canonical(params))
+                cell = Cell(model, data_id, params, config, int(part["seed"]), call=check_call(cls, call))
+            else:
+                config = to_dict(from_dict(cls.Config, {**spec.fixed, **params}))
+                cell = Cell(model, data_id, params, config, int(part["seed"]))
+            cell.key = cell_key(cls.name, cell, weights.get(model, ""), versions, device, spec.threads)
+            cells.append(cell)
     return cells
 
 

@@ -49,6 +49,7 @@ def _ray_cell(payload: dict) -> dict:
     """A cell inside a Ray worker process (module-level: Ray pickles it by reference)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     worker.set_threads(int(payload["threads"]))
+    worker.limit_blas(int(payload["threads"]))
     return worker.run_cell(payload)
 
 

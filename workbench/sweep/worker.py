@@ -29,6 +29,17 @@ def set_threads(threads: int) -> int:
     return before
 
 
+def limit_blas(threads: int) -> None:
+    """numpy's BLAS / OpenMP pools of this worker process to ``threads`` (torch's own count is set apart):
+    the fork server imported numpy before the worker existed, so environment variables come too late, and
+    every worker's BLAS would otherwise start one thread per core (workers x cores threads on the cores)."""
+    try:
+        from threadpoolctl import threadpool_limits  # ships with scikit-learn
+    except ImportError:  # pragma: no cover - BLAS keeps its own count
+        return
+    threadpool_limits(limits=threads)
+
+
 def init_worker(threads: int, queue, stop, driver: int) -> None:
     """Pool worker start-up: passive OpenMP waits, a fixed thread count, Ctrl-C left to the driver (it
     cancels through ``stop``), and exit once the driver process is gone: a SIGKILLed sweep leaves no
@@ -38,6 +49,7 @@ def init_worker(threads: int, queue, stop, driver: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _POOL.update(queue=queue, stop=stop)
     set_threads(threads)
+    limit_blas(threads)
     threading.Thread(target=_watch_driver, args=(driver,), daemon=True, name="watch-driver").start()
 
 
@@ -83,8 +95,55 @@ def run_cell(payload: dict, on_progress=None, cancel=None) -> dict:
     ctx = RunContext(on_progress=on_progress)
     if cancel is not None:
         ctx.cancel = cancel
+    if payload.get("call"):
+        result = run_call(payload, ctx)
+        return {"key": payload["key"], "doc": result.to_json(), "arrays": dict(result.arrays),
+                "wall_s": time.perf_counter() - t0, "threads": _threads()}
     spec = RunSpec(payload["analyzer"], payload["model"], payload["data"], dict(payload["config"]),
                    payload["device"], payload["seed"], payload.get("batch_size", 32))
     result = run(spec, ctx)
     return {"key": payload["key"], "doc": result.to_json(), "arrays": dict(result.arrays),
-            "wall_s": time.perf_counter() - t0}
+            "wall_s": time.perf_counter() - t0, "threads": _threads()}
+
+
+def _threads() -> int:
+    """torch's intra-op threads in the process that ran the cell (the run info reports what cells saw)."""
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+def run_call(payload: dict, ctx):
+    """A call cell (see workbench/sweep/grid.py): ``fn(card | None, data_id, args, ctx) -> Result`` of the
+    function the payload names inside its analyzer's package (checked again here: payloads cross processes),
+    seeded and stamped with provenance the way the runner stamps a run."""
+    import datetime as _dt
+    import importlib
+
+    import numpy as np
+    import torch
+
+    from workbench.core.analyzer import get_analyzer
+    from workbench.core.result import Provenance
+    from workbench.runtime.device import pick_device
+    from workbench.runtime.runner import library_versions
+    from workbench.runtime.session import lookup_card
+    from workbench.sweep.grid import check_call
+
+    t0 = time.perf_counter()
+    cls = get_analyzer(payload["analyzer"])
+    module, _, name = check_call(cls, payload["call"]).partition(":")
+    fn = getattr(importlib.import_module(module), name)
+    card = lookup_card(payload["model"]) if payload.get("model") else None
+    ctx.device, ctx.seed, ctx.batch_size = pick_device(payload["device"]), int(payload["seed"]), \
+        int(payload.get("batch_size", 32))
+    torch.manual_seed(ctx.seed)
+    np.random.seed(ctx.seed % (2**32))
+    result = fn(card, payload.get("data"), dict(payload["config"]), ctx)
+    result.analyzer, result.model, result.data = cls.name, card.id if card else "", payload.get("data") or ""
+    result.config = {"call": payload["call"], **payload["config"]}
+    result.provenance = Provenance(
+        model_id=result.model, weights_sha256=card.sha256 if card else "", data_id=result.data, seed=ctx.seed,
+        device=ctx.device, dtype=ctx.dtype, versions=library_versions(cls.libraries),
+        duration_s=round(time.perf_counter() - t0, 4), created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+    return result
