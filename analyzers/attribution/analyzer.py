@@ -9,7 +9,7 @@ Selvaraju et al. 2017 (Grad-CAM); Zeiler & Fergus 2014 (occlusion); Adebayo et a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -18,7 +18,16 @@ from analyzers._shared.quality_panel import quality_panel
 from analyzers._shared.randomization import randomized_copy
 from analyzers._shared.stats import mean_spearman_abs
 from analyzers.attribution.ig_steps import GAP_THRESHOLD, search_steps
-from analyzers.attribution.methods import IG_CHUNK, IMPLEMENTATIONS, Setup, attribute, expected_calls
+from analyzers.attribution.methods import (
+    IG_CHUNK,
+    IMPLEMENTATIONS,
+    PREDICTING,
+    Recorder,
+    Setup,
+    attribute,
+    expected_calls,
+    predicted,
+)
 from analyzers.attribution.result import METHODS, AttributionResult
 from workbench.core import Analyzer, option, register_analyzer
 from workbench.core.errors import ConfigError, UnsupportedModelError
@@ -92,9 +101,46 @@ def _all_maps(module, layer, methods: list[str], s: Setup, ctx, bar: Progress) -
     for m in methods:
         watched = ctx.watch(module, expected_calls(m, s), start=bar.pos, stop=bar.pos + bar.span,
                             label=f"{bar.label}{m.replace('_', ' ')}")
-        maps[m] = ctx.batched(lambda i, m=m, w=watched: attribute(m, w, layer, s.rows(i)), idx, report=False)
+        maps[m] = ctx.batched(lambda i, m=m, w=watched: attribute(m, w, layer, s.span(i)), idx, report=False)
         bar.pos += bar.span
     return maps
+
+
+def _predicting_map(module, layer, method: str, s: Setup, ctx, bar: Progress) -> tuple[torch.Tensor, torch.Tensor]:
+    """``method`` (one of PREDICTING) on ``s`` whose target is None: the map (N, H, W) and the logits (N, K) of
+    the method's own forward at the input, chunk by chunk (a method that made no such forward, e.g. a planted
+    wrong one, gets a forward of its own)."""
+    rec = Recorder(ctx.watch(module, expected_calls(method, s), start=bar.pos, stop=bar.pos + bar.span,
+                             label=f"{bar.label}{method.replace('_', ' ')}"))
+    logits = []
+
+    def chunk(i):
+        sub = s.span(i)
+        rec.arm(sub.x)
+        a = attribute(method, rec, layer, sub)
+        out = rec.take()
+        if out is None:
+            with torch.no_grad():
+                out = module(sub.x)
+        logits.append(out)
+        return a
+
+    a = ctx.batched(chunk, torch.arange(s.x.shape[0], device=s.x.device), report=False)
+    bar.pos += bar.span
+    return a, torch.cat(logits)
+
+
+def _first_pass(module, layer, methods: list[str], s: Setup, ctx, bar: Progress) -> tuple[dict, torch.Tensor]:
+    """The logits (N, K) that name the target, and the maps already made on the way: the forward of the first
+    method that makes one at the input (PREDICTING), else a forward of its own (IG and occlusion need the
+    target before theirs). ``s.target`` is None here."""
+    first = next((m for m in methods if m in PREDICTING), None)
+    if first is None:
+        ctx.progress(0.02, "forward pass")
+        with torch.no_grad():
+            return {}, ctx.batched(module, s.x, stop=0.05, label="forward")
+    a, logits = _predicting_map(module, layer, first, s, ctx, bar)
+    return {first: a}, logits
 
 
 @register_analyzer
@@ -121,25 +167,27 @@ class Attribution(Analyzer):
     def run(self, model, data, config, ctx):
         methods = [m.strip() for m in config.method.split(",")]
         module, card, x = model.module, model.card, data.x
-        ctx.progress(0.02, "forward pass")
-        with torch.no_grad():
-            logits = ctx.batched(module, x, stop=0.05, label="forward")
-        probs = torch.softmax(logits.float(), 1)
-        if config.target >= logits.shape[1]:
-            raise ConfigError(f"target {config.target} is not a class of {card.id} (0..{logits.shape[1] - 1})")
-        target = probs.argmax(1) if config.target < 0 else torch.full_like(probs[:, 0], config.target).long()
         layer_name, layer = _gradcam_layer(module, card, config.gradcam_layer) \
             if "grad_cam" in methods else ("", None)
         window = config.occlusion_window or max(2, x.shape[-1] // 8)
-        setup = Setup(x, target, torch.zeros_like(x) if config.baseline == "zero" else _blur(x), config,
+        setup = Setup(x, None, torch.zeros_like(x) if config.baseline == "zero" else _blur(x), config,
                       window, config.occlusion_stride or max(1, window // 2))
         bar = Progress(0.05, 0.9 / (len(methods) * (2 if config.sanity_check else 1)))
-        maps = _all_maps(module, layer, methods, setup, ctx, bar)
+        # the prediction comes from the first forward the explanation makes at the input (issue 21: a separate
+        # forward was the whole of Grad-CAM's excess over a hand-rolled pass)
+        maps, logits = _first_pass(module, layer, methods, setup, ctx, bar)
+        probs = torch.softmax(logits.float(), 1)
+        if config.target >= logits.shape[1]:
+            raise ConfigError(f"target {config.target} is not a class of {card.id} (0..{logits.shape[1] - 1})")
+        target = predicted(logits) if config.target < 0 else torch.full_like(probs[:, 0], config.target).long()
+        setup = replace(setup, target=target)
+        maps.update(_all_maps(module, layer, [m for m in methods if m not in maps], setup, ctx, bar))
+        maps = {m: maps[m] for m in methods}
         out = Findings(arrays={"input_display": data.display, "target": target.cpu().numpy(),
                                "probs": probs.detach().cpu().numpy()})
         out.arrays.update({f"attr_{m}": v.cpu().numpy() for m, v in maps.items()})
         if "integrated_gradients" in maps:
-            out.merge(self._completeness(module, layer, setup, maps, ctx))
+            out.merge(self._completeness(module, layer, setup, maps, ctx, logits))
         if config.quality:
             ctx.progress(bar.pos, "quality panel: deletion and insertion curves")
             out.merge(quality_panel(module, setup.x, maps, setup.target, setup.baseline, step=config.quality_step,
@@ -158,10 +206,11 @@ class Attribution(Analyzer):
         return out.result(AttributionResult, "attribution")
 
     @staticmethod
-    def _completeness(module, layer, s: Setup, maps: dict, ctx) -> Findings:
+    def _completeness(module, layer, s: Setup, maps: dict, ctx, logits: torch.Tensor) -> Findings:
         """IG's completeness gap per sample, with the step doubling of ig_steps.py; replaces maps' IG map by
-        the one at the steps each sample needed."""
-        found = search_steps(module, layer, s, maps["integrated_gradients"], ctx, s.cfg.ig_max_steps)
+        the one at the steps each sample needed. ``logits`` (N, K): f(x), already computed."""
+        found = search_steps(module, layer, s, maps["integrated_gradients"], ctx, s.cfg.ig_max_steps,
+                             fx=logits.gather(1, s.target[:, None])[:, 0])
         maps["integrated_gradients"] = found.ig
         gap, ok = found.gap, found.gap < GAP_THRESHOLD
         out = Findings(arrays={"attr_integrated_gradients": found.ig.cpu().numpy(), "completeness_gap": gap,

@@ -19,10 +19,11 @@ from analyzers.attribution.methods import Setup, attribute
 GAP_THRESHOLD = 0.01  # |sum IG - (f(x) - f(b))| / |f(x)|: 1% as in Sundararajan et al.'s "within 5%", tightened
 
 
-def completeness_gap(module, s: Setup, ig: torch.Tensor) -> np.ndarray:
-    """Per image |sum(IG) - (f(x) - f(b))| / |f(x)| for the explained logit; (N,) float64. ``ig``: (N, H, W)."""
+def completeness_gap(module, s: Setup, ig: torch.Tensor, fx: torch.Tensor | None = None) -> np.ndarray:
+    """Per image |sum(IG) - (f(x) - f(b))| / |f(x)| for the explained logit; (N,) float64. ``ig``: (N, H, W);
+    ``fx``: (N,) the explained logits at x when the caller has them (no second forward), else computed."""
     with torch.no_grad():
-        fx = module(s.x).gather(1, s.target[:, None])[:, 0].double()
+        fx = (module(s.x).gather(1, s.target[:, None])[:, 0] if fx is None else fx).double()
         fb = module(s.baseline).gather(1, s.target[:, None])[:, 0].double()
     total = ig.double().flatten(1).sum(1)
     return (torch.abs(total - (fx - fb)) / fx.abs().clamp_min(1e-12)).cpu().numpy()
@@ -49,11 +50,13 @@ class StepSearch:
         return f"|sum IG - (f(x) - f(baseline))| / |f(x)|; {done}; " + "; ".join(parts)
 
 
-def search_steps(module, layer, s: Setup, ig: torch.Tensor, ctx, bound: int) -> StepSearch:
+def search_steps(module, layer, s: Setup, ig: torch.Tensor, ctx, bound: int,
+                 fx: torch.Tensor | None = None) -> StepSearch:
     """Double IG's steps for the samples whose gap is >= GAP_THRESHOLD until none is or 2 * steps > bound.
-    ``ig``: (N, H, W), computed at ``s.cfg.n_steps``. More steps replace fewer (the quadrature only improves
-    in the limit, so the latest estimate is kept even where a gap grows)."""
-    gap = completeness_gap(module, s, ig)
+    ``ig``: (N, H, W), computed at ``s.cfg.n_steps``; ``fx``: (N,) explained logits at x if known. More steps
+    replace fewer (the quadrature only improves in the limit, so the latest estimate is kept even where a gap
+    grows)."""
+    gap = completeness_gap(module, s, ig, fx)
     k = int(s.cfg.n_steps)
     out = StepSearch(ig.clone(), gap, np.full(len(gap), k), {str(k): [len(gap), float(gap.max())]})
     while (out.gap >= GAP_THRESHOLD).any() and 2 * k <= bound:
@@ -64,7 +67,7 @@ def search_steps(module, layer, s: Setup, ig: torch.Tensor, ctx, bound: int) -> 
         ctx.progress(getattr(ctx, "fraction", 0.5), f"integrated gradients: {k} steps for {len(bad)} sample(s)")
         new = ctx.batched(lambda i, sub=sub: attribute("integrated_gradients", module, layer, sub.rows(i)),
                           torch.arange(len(bad), device=s.x.device), report=False)
-        g = completeness_gap(module, sub, new)
+        g = completeness_gap(module, sub, new, None if fx is None else fx[rows])
         out.ig[rows] = new.to(out.ig)
         out.gap[bad], out.steps[bad] = g, k
         out.schedule[str(k)] = [len(bad), float(g.max())]

@@ -7,6 +7,11 @@ what cannot be canonized is reported instead of drawn. The ledger books every la
 ``logit = input relevance + absorbed by biases/stabilizers + leak``; a leak means relevance was created
 or lost outside the rules, and the map is then not shown.
 
+Cost (issue 21): one forward and one modified backward, as a direct zennit call. The explained class is read
+from the LRP pass's own forward (the canonized model, equal to the original within the canonization check);
+the un-canonized model runs only for that check, on the first ceil(N / 8) samples (reported in info); the
+ledger is booked by tensor hooks as the backward passes (``books.py``).
+
 References: Bach et al. 2015 (LRP); Montavon et al. 2019 (LRP overview, composites); Anders et al. 2021
 (zennit, arXiv:2106.13200); Yeom et al. 2021 (Pattern Recognition 115:107899); Adebayo et al. 2018
 (randomization sanity check).
@@ -14,7 +19,8 @@ References: Bach et al. 2015 (LRP); Montavon et al. 2019 (LRP overview, composit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -39,6 +45,14 @@ from workbench.core.errors import ConfigError, UnsupportedModelError
 RHO_THRESHOLD = 0.5
 MIN_DRAWN_SHARE = 0.01  # below this share of the logit at the input, no map is drawn (it would be noise)
 MIN_ELEMENTS_FOR_SANITY = 16
+CANONIZATION_CHECK_SHARE = 8  # the un-canonized model is run on ceil(N / 8) samples: the check's budget
+
+
+def canonization_check_rows(n: int) -> int:
+    """How many of N samples (the first ones) the un-canonized model is run on, to check that canonizing kept
+    the output: a forward of the whole batch is ~15% of an LRP pass and would be spent on that check alone
+    (the predicted class comes from the LRP pass's own forward)."""
+    return max(1, -(-n // CANONIZATION_CHECK_SHARE))
 
 
 @dataclass(frozen=True)
@@ -74,10 +88,11 @@ def _map(relevance: torch.Tensor, kind: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Pass:
-    """One LRP pass: ``x`` (N, ...) in the pass dtype, ``target`` (N,) int64 classes, the z^B ``bounds``."""
+    """One LRP pass: ``x`` (N, ...) in the pass dtype, ``target`` (N,) int64 classes or a function of the pass's
+    own logits (N, K) -> (N,), the z^B ``bounds``."""
 
     x: torch.Tensor
-    target: torch.Tensor
+    target: torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
     bounds: InputBounds
     config: LRPConfig
 
@@ -115,17 +130,23 @@ class LRP(Analyzer):
         dtype = torch.float64 if config.dtype == "float64" else torch.float32
         module.to(dtype)
         x = data.x.to(dtype)
-        ctx.progress(0.05, "forward pass")
+        ctx.progress(0.05, "forward pass (canonization check)")
+        k = canonization_check_rows(x.shape[0])
         with torch.no_grad():
-            logits = module(x)
-        if config.target >= logits.shape[1]:
-            raise ConfigError(f"target {config.target} is not a class of {card.id} (0..{logits.shape[1] - 1})")
-        target = logits.argmax(1) if config.target < 0 else torch.full_like(logits[:, 0], config.target).long()
-        job = Pass(x, target, input_bounds(card, x), config)
+            before = module(x[:k])  # the un-canonized model, on the check's budget of samples
+
+        def choose(logits: torch.Tensor) -> torch.Tensor:  # the class, from the LRP pass's own forward
+            if config.target >= logits.shape[1]:
+                raise ConfigError(f"target {config.target} is not a class of {card.id} (0..{logits.shape[1] - 1})")
+            return logits.argmax(1) if config.target < 0 else torch.full_like(logits[:, 0], config.target).long()
+
+        job = Pass(x, choose, input_bounds(card, x), config)
         ctx.progress(0.15, f"LRP ({config.composite})")
         plan, exp = self._explain(module, job)
+        job, target, logits = replace(job, target=exp.target), exp.target, exp.logits
         ctx.progress(0.6, "ledger")
-        arrays, metrics, checks, info = self._ledger(exp, logits, config, plan)
+        arrays, metrics, checks, info = self._ledger(exp, before, config, plan)
+        info["canonization_checked_samples"] = k  # which samples the canonization check ran on: the first k
         out = Findings(metrics, checks, arrays, info)
         out.arrays.update(input_display=data.display, relevance=_map(exp.relevance, card.kind),
                           target=target.cpu().numpy(), logits=logits.detach().float().cpu().numpy())
@@ -157,13 +178,15 @@ class LRP(Analyzer):
         return plan, explain(module, composite, job.x, job.target)
 
     @staticmethod
-    def _ledger(exp: Explanation, logits, config, plan):
-        """Metrics, checks, arrays and info of the conservation ledger (per sample and per layer)."""
+    def _ledger(exp: Explanation, before, config, plan):
+        """Metrics, checks, arrays and info of the conservation ledger (per sample and per layer). ``before``:
+        (M, K) logits of the un-canonized model for the first M samples."""
         problems = list(plan.problems) if plan is not None else ["canonization switched off (control)"]
         problems += [f"BatchNorm {n} was not merged" for n in exp.unmerged if not any(n in p for p in problems)]
         notes = plan.notes if plan is not None else []
-        metrics = ledger_metrics(exp, logits)
-        checks = ledger_checks(exp, metrics, problems, notes, 1e-10 if config.dtype == "float64" else 1e-4)
+        metrics = ledger_metrics(exp, before)
+        checks = ledger_checks(exp, metrics, problems, notes, 1e-10 if config.dtype == "float64" else 1e-4,
+                               checked=before.shape[0])
         arrays = {"ledger_r_out": exp.r_out, "ledger_r_in": exp.r_in, "ledger_gap": exp.gap,
                   "explained_logit": exp.target_logit, "input_relevance": exp.input_total,
                   "absorbed_total": exp.absorbed.sum(0), "leak": exp.leak}

@@ -9,13 +9,15 @@ rule (an un-canonized residual ``a + b`` copies relevance into both branches, fo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from analyzers._shared.lrp import RelevanceTape, applied, grads_or_zeros
+from analyzers._shared.lrp import applied, grads_or_zeros
+from analyzers.lrp.books import Books, gaps
 from workbench.core.result import Check
 
 LEDGER_TOL = 1e-3  # |input + absorbed - logit| / |logit| at which the books count as closed
@@ -70,7 +72,7 @@ class Explanation:
     appears twice), ``rules``: their zennit rule ("gradient" where none). ``r_out``/``r_in``/``gap``:
     float64 (L, N): relevance at the call's output, passed to its input, and reaching its output
     outside any recorded module (0 when every path is a module). ``unmerged``: BatchNorms left as
-    non-identity after canonizing.
+    non-identity after canonizing. ``target``: (N,) int64, the explained classes.
     """
 
     relevance: torch.Tensor
@@ -82,6 +84,7 @@ class Explanation:
     r_in: np.ndarray
     gap: np.ndarray
     unmerged: list[str]
+    target: torch.Tensor | None = None
 
     @property
     def input_total(self) -> np.ndarray:
@@ -99,33 +102,13 @@ class Explanation:
         return self.target_logit - self.input_total - self.absorbed.sum(0)
 
 
-def _per_sample(t: torch.Tensor, n: int) -> np.ndarray:
-    """(N, ...) tensor -> (N,) float64 sums; anything without a batch axis of N counts as zero."""
-    if t.dim() == 0 or t.shape[0] != n:
-        return np.zeros(n)
-    return t.detach().double().reshape(n, -1).sum(1).cpu().numpy()
-
-
-def _gaps(tape: RelevanceTape, r_out: np.ndarray, r_in: np.ndarray, out: torch.Tensor) -> np.ndarray:
-    """Relevance reaching each call's output tensor other than through recorded calls that took that very
-    tensor as input (the model output is exempt: its relevance is the initial one). Non-zero also for
-    harmless functional steps (``torch.flatten``, ``torch.stack``), so read it only when the books do not
-    close: it then points at the layers next to the operation that created or lost relevance."""
-    fed: dict[int, np.ndarray] = {}
-    for i, src in enumerate(tape.sources):
-        if src is not None:
-            fed[id(src)] = fed.get(id(src), 0.0) + r_in[i]
-    gap = np.zeros_like(r_out)
-    for i, o in enumerate(tape.outputs):
-        if o is not out:
-            gap[i] = r_out[i] - fed.get(id(o), 0.0)
-    return gap
-
-
-def explain(model: torch.nn.Module, composite, x: torch.Tensor, target: torch.Tensor,
+def explain(model: torch.nn.Module, composite, x: torch.Tensor,
+            target: torch.Tensor | Callable[[torch.Tensor], torch.Tensor],
             init: torch.Tensor | None = None) -> Explanation:
     """LRP of ``target`` (N,) int64 for ``x`` (N, ...) with ``composite`` applied to ``model`` (a private
-    copy: canonizers change it in place and are reverted before returning, error or not).
+    copy: canonizers change it in place and are reverted before returning, error or not). ``target`` may be
+    a function of this pass's logits (N, K) -> (N,): the class is then chosen from the forward the pass makes
+    anyway, not from a forward of its own.
 
     ``init``: (N,) initial relevance of the target logit; default the logit itself, so the books close
     against it. Runs in ``x``'s dtype."""
@@ -134,33 +117,38 @@ def explain(model: torch.nn.Module, composite, x: torch.Tensor, target: torch.Te
         unmerged = unmerged_batchnorms(model)
         names = boundary_modules(model, rules)
         xr = x.detach().clone().requires_grad_(True)
-        with RelevanceTape(model, names) as tape:
+        with Books(model, names, x.shape[0]) as books:
             out = model(xr)
+        out_index = books.index_of(out)  # the model output: its relevance is the initial one (no gap)
         n = out.shape[0]
+        if callable(target):
+            target = target(out.detach())
         picked = out.detach().gather(1, target[:, None])[:, 0]
         start = picked if init is None else init.to(out)
         r0 = torch.zeros_like(out).scatter_(1, target[:, None], start[:, None])
-        grads = grads_or_zeros(out, [xr, *tape.tensors()], r0)
-    k = len(tape.calls)
-    g_in, g_out = grads[1:1 + k], grads[1 + k:]
-    r_in = np.stack([_per_sample(g, n) for g in g_in]) if k else np.zeros((0, n))
-    r_out = np.stack([_per_sample(g, n) for g in g_out]) if k else np.zeros((0, n))
-    gap = _gaps(tape, r_out, r_in, out) if k else np.zeros((0, n))
+        try:
+            grads = grads_or_zeros(out, [xr], r0)
+        finally:
+            books.close()
+    k = len(books.calls)
+    r_in, r_out = (np.stack(books.r_in), np.stack(books.r_out)) if k else (np.zeros((0, n)),) * 2
+    gap = gaps(books, out_index) if k else np.zeros((0, n))
     return Explanation(relevance=grads[0].detach(), logits=out.detach(),
-                       target_logit=start.detach().double().cpu().numpy(), calls=list(tape.calls),
-                       rules=[rules.get(c, "gradient") for c in tape.calls], r_out=r_out, r_in=r_in, gap=gap,
-                       unmerged=unmerged)
+                       target_logit=start.detach().double().cpu().numpy(), calls=list(books.calls),
+                       rules=[rules.get(c, "gradient") for c in books.calls], r_out=r_out, r_in=r_in, gap=gap,
+                       unmerged=unmerged, target=target)
 
 
 def ledger_metrics(exp: Explanation, logits: torch.Tensor) -> dict[str, float]:
     """Closure error (worst sample), absorbed and input shares (mean), the input error against the logit
     (worst), the logit change caused by canonizing, and the positive share of the input relevance.
-    ``logits``: (N, K) of the model before canonization."""
+    ``logits``: (M, K) of the model before canonization for the first M <= N samples (the ones checked)."""
     logit = exp.target_logit
     denom = np.maximum(np.abs(logit), 1e-12)
     sign = np.sign(logit)
     before = logits.detach().double()
-    change = float((exp.logits.double() - before).abs().max() / before.abs().max().clamp_min(1e-12))
+    after = exp.logits[:before.shape[0]].double()
+    change = float((after - before).abs().max() / before.abs().max().clamp_min(1e-12))
     rel = exp.relevance.detach().double().flatten(1)
     return {"conservation_rel_error": float(np.max(np.abs(exp.leak) / denom)),
             "bias_absorbed_fraction": float(np.mean(exp.absorbed.sum(0) / denom * sign)),
@@ -173,7 +161,7 @@ def ledger_metrics(exp: Explanation, logits: torch.Tensor) -> dict[str, float]:
 
 
 def ledger_checks(exp: Explanation, metrics: dict, problems: list[str], notes: list[str],
-                  change_tol: float) -> list[Check]:
+                  change_tol: float, checked: int = 0) -> list[Check]:
     """The books close; the model was canonized; canonizing kept the output; enough of the logit reaches
     the input. When the books do not close, one failed check per layer reached by relevance from outside
     the rules (at most 8, worst first)."""
@@ -185,7 +173,9 @@ def ledger_checks(exp: Explanation, metrics: dict, problems: list[str], notes: l
               Check("canonized", not problems, float(len(problems)), 0.0,
                     "; ".join(problems) if problems else "; ".join(notes) or "nothing to canonize"),
               Check("canonization_keeps_output", change <= change_tol, change, change_tol,
-                    "max |logit change| / max |logit| after merging BatchNorm and rewriting additions"),
+                    "max |logit change| / max |logit| after merging BatchNorm and rewriting additions"
+                    + (f" (checked on the first {checked} of {len(exp.target_logit)} samples: the check's budget)"
+                       if checked and checked < len(exp.target_logit) else "")),
               Check("input_share", share >= INPUT_SHARE_MIN, share, INPUT_SHARE_MIN,
                     "share of the explained logit found at the input, worst sample: below the threshold biases "
                     "and stabilizers hold most of it (or, when negative, add relevance of the other sign), so "

@@ -81,3 +81,32 @@ def test_randomization_drops_rank_correlation_below_half():
                        {"method": "grad_cam", "randomize_layers": "0"}, device="cpu"))
     assert same.metrics["sanity_rank_corr_grad_cam"] > 0.99
     assert not next(c for c in same.checks if c.name == "randomization_grad_cam").passed
+
+
+def _forward_batches(config: dict, data: str) -> list[int]:
+    """The batch size of every forward call the attribution analyzer makes on the toy CNN (called directly, as
+    `make bench` does: the runner's own calls are not counted)."""
+    from workbench.core.analyzer import get_analyzer
+    from workbench.core.config import from_dict
+    from workbench.runtime import RunContext, load_model, make_batch
+
+    handle = load_model("toy_cnn.test", "cpu")
+    batch = make_batch(handle.card, data, "cpu")
+    sizes: list[int] = []
+    hook = handle.module.register_forward_pre_hook(lambda m, args: sizes.append(int(args[0].shape[0])))
+    try:
+        cls = get_analyzer("attribution")
+        cls().run(handle, batch, from_dict(cls.Config, config), RunContext(device="cpu", batch_size=8))
+    finally:
+        hook.remove()
+    return sizes
+
+
+def test_the_prediction_is_read_from_the_explanations_own_forward(toy_card):
+    """Issue 21: Grad-CAM, Saliency and Input x Gradient name the class from their own forward (no forward of
+    its own for the probabilities), and IG at batch 1 runs its 64 path steps in one call: the class (1 row),
+    the path (64 rows), f(baseline) for the completeness gap (1 row; f(x) is the first forward's)."""
+    assert _forward_batches({"method": "grad_cam", "sanity_check": False}, "digits:0,5") == [2]
+    assert _forward_batches({"method": "saliency,input_x_gradient", "sanity_check": False}, "digits:0,5") == [2, 2]
+    ig = {"method": "integrated_gradients", "n_steps": 64, "ig_max_steps": 64, "sanity_check": False}
+    assert _forward_batches(ig, "digits:0") == [1, 64, 1]

@@ -240,3 +240,29 @@ def test_canonizers_leave_no_attribute_shadowing_a_parameter_or_buffer():
     model.bn.running_mean = model.bn.running_mean + 1.0  # a buffer swap must be seen by forward
     assert torch.equal(model.double()(x.double()), model(x.double()))
     assert model.bn.running_mean.dtype == torch.float64 and model.conv.bias is None
+
+
+def test_one_lrp_forward_names_the_class_and_the_canonization_check_runs_on_its_budget(nobias_card):
+    """Issue 21: the explained class comes from the LRP pass's own forward; the un-canonized model runs only on
+    the canonization check's budget (the first ceil(N / 8) samples), and the result says so."""
+    import dataclasses
+
+    from workbench.core.analyzer import get_analyzer
+    from workbench.core.config import from_dict
+    from workbench.runtime import RunContext, make_batch
+
+    handle = load_model("lrp_nobias.test", "cpu")
+    handle = dataclasses.replace(handle, module=_build())  # canonizers work in place: a private model
+    batch = make_batch(NOBIAS, "digits:0-8", "cpu")
+    sizes: list[int] = []
+    hook = handle.module.register_forward_pre_hook(lambda m, args: sizes.append(int(args[0].shape[0])))
+    try:
+        cls = get_analyzer("lrp")
+        r = cls().run(handle, batch, from_dict(cls.Config, {"sanity_check": False}), RunContext(device="cpu"))
+    finally:
+        hook.remove()
+    assert sizes == [2, 9]  # the check's 2 of 9 samples, then the one LRP pass
+    kept = _check(r, "canonization_keeps_output")
+    assert r.info["canonization_checked_samples"] == 2 and "first 2 of 9" in kept.message
+    assert kept.passed and _check(r, "ledger_closes").passed
+    assert (r.arrays["target"] == r.arrays["logits"].argmax(1)).all()
