@@ -128,3 +128,33 @@ class GraphSumCanonizer(Canonizer):
 
     def copy(self):
         return GraphSumCanonizer(self.graph, self.n_sums)
+
+
+def bake_parametrizations(net: nn.Module) -> list[str]:
+    """Replace every parametrized conv / linear layer (braindecode's max-norm convolutions) of a PRIVATE copy by a
+    plain torch layer holding the current weight; returns the names replaced. The forward is unchanged, and the
+    BatchNorm merge can then write the weight (it cannot write through a parametrization, which left EEGNet's
+    bnorm_1 unmerged). Not ``parametrize.remove_parametrizations``: a deep copy shares the parametrized class with
+    the original, and removing deletes the property from that class, breaking the shared model. (The same idea as
+    analyzers/eeg_saliency/generic.py's own copy.)"""
+    from torch.nn.utils import parametrize
+
+    baked = []
+    for prefix, parent in list(net.named_modules()):
+        for name, m in list(parent.named_children()):
+            if not parametrize.is_parametrized(m):
+                continue
+            base = next((b for b in (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear) if isinstance(m, b)), None)
+            if base is None:
+                continue
+            new = base(m.in_features, m.out_features, m.bias is not None) if base is nn.Linear else base(
+                m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, m.groups,
+                m.bias is not None, m.padding_mode)
+            new = new.to(device=m.weight.device, dtype=m.weight.dtype)
+            with torch.no_grad():
+                new.weight.copy_(m.weight)
+                if m.bias is not None:
+                    new.bias.copy_(m.bias)
+            setattr(parent, name, new.train(m.training))
+            baked.append(f"{prefix}.{name}" if prefix else name)
+    return baked

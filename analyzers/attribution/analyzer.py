@@ -60,6 +60,9 @@ class AttributionConfig:
                                  min=0.01, max=0.5)
     quality_road: bool = option(False, "quality panel: add ROAD curves (Rong et al. 2022: removed pixels imputed "
                                        "from their neighbours plus noise, not set to a baseline; pictures only)")
+    quality_randomization: bool = option(False, "quality panel: add eMPRT (Hedstrom et al. 2023, fully randomized "
+                                                "model) and the random-logit test (Sixt et al. 2020); two more "
+                                                "explanations per method and sample")
     randomize_layers: int = option(-1, "top parameterized layers to re-initialize, from the output down; "
                                        "-1 = all (full cascade), 0 = none (a control that must fail)",
                                    min=-1, max=1000)
@@ -143,6 +146,26 @@ def _first_pass(module, layer, methods: list[str], s: Setup, ctx, bar: Progress)
     return {first: a}, logits
 
 
+def _explainers(methods: list[str], layer_name: str, s: Setup, ig_steps, ctx) -> dict:
+    """method -> ``fn(module, x, target) -> (N, H, W) map`` for eMPRT and the random-logit test: the same
+    :func:`attribute` call as the shown map, on ``module`` (the trained model or eMPRT's randomized copy; Grad-CAM
+    on that module's layer of the same name) for the classes ``target``. IG runs at the most path steps any sample
+    needed (``ig_steps`` (N,) from the completeness search), so its map is as accurate as the shown one."""
+    steps = int(max(ig_steps)) if ig_steps is not None else s.cfg.n_steps
+
+    def make(method):
+        def fn(module, x, target):
+            layer = dict(module.named_modules()).get(layer_name) if layer_name else None
+            base = s.baseline if x is s.x else torch.zeros_like(x) if s.cfg.baseline == "zero" else _blur(x)
+            sub = replace(s.with_steps(steps), x=x, target=target.to(x.device), baseline=base)
+            idx = torch.arange(x.shape[0], device=x.device)
+            return ctx.batched(lambda i: attribute(method, module, layer, sub.span(i)), idx, report=False)
+
+        return fn
+
+    return {m: make(m) for m in methods}
+
+
 @register_analyzer
 class Attribution(Analyzer):
     name = "attribution"
@@ -192,7 +215,9 @@ class Attribution(Analyzer):
             ctx.progress(bar.pos, "quality panel: deletion and insertion curves")
             out.merge(quality_panel(module, setup.x, maps, setup.target, setup.baseline, step=config.quality_step,
                                     seed=ctx.seed, rows_per_forward=max(16, ctx.batch_size),
-                                    road=config.quality_road))
+                                    road=config.quality_road,
+                                    explain=_explainers(methods, layer_name, setup, out.arrays.get("ig_steps"),
+                                                        ctx) if config.quality_randomization else None))
         if config.sanity_check:
             out.merge(self._sanity(model.module, setup, maps, layer_name, ctx, bar))
         names = list(card.class_names)
