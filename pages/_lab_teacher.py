@@ -51,7 +51,8 @@ def _key_panel(lab, sid: str) -> None:
 
 
 def _class_panel(lab) -> None:
-    folder = st.text_input("Graded folder (the --out of `workbench lab grade`)", key=f"labclass.{lab.id}")
+    folder = st.text_input("Graded folder on the server (where the class was graded)", key=f"labclass.{lab.id}",
+                           help="the folder the command-line grader wrote (workbench lab grade)")
     if not folder:
         return
     try:

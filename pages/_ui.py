@@ -9,10 +9,11 @@ import typing
 
 import streamlit as st
 
+from pages._figures import fit
 from pages._state import apply_config, settings_line, widget
+from pages._uploads import display, image_upload, user_line
 from workbench.core.analyzer import load_plugins
 from workbench.core.errors import WorkbenchError
-from workbench.core.plots import tidy
 from workbench.runtime import Job, RunSpec, start_job
 
 BASKET_MAX = 30
@@ -114,10 +115,9 @@ def data_picker(card, key: str, sets: list[str] | None = None, label: str = "Inp
     ``sets``: data set names offered (default: the registry's sets for the card's kind); the samples of a
     set are followed by its whole splits (e.g. ``digits:test``), for analyzers that need many inputs.
     ``extra`` prepends ids per data set (e.g. multi-sample ids such as ``digits:test:50``)."""
-    from workbench.data import datasets_for, list_items, list_sets, store_upload
-    from workbench.io.images import decode_image
+    from workbench.data import datasets_for, list_items, list_sets
 
-    sets = datasets_for(card.kind) if sets is None else sets
+    sets = datasets_for(card.kind, getattr(card, "input_shape", None)) if sets is None else sets
     sets, refused = fitting_sets(card, sets)
     if refused:
         st.caption("Not offered for this model: " + "; ".join(f"**{n}** ({why})" for n, why in refused.items()))
@@ -125,15 +125,9 @@ def data_picker(card, key: str, sets: list[str] | None = None, label: str = "Inp
     source = widget(st.radio, label, f"{key}.source", "built-in", sources, horizontal=True,
                     valid=lambda v: v in sources)
     if source == "upload":
-        up = st.file_uploader("PNG or JPEG (at most 20 MB, 4096 px a side)", type=["png", "jpg", "jpeg"],
-                              key=f"{key}.upload")
-        if up is None:
-            return None
-        try:
-            return store_upload(decode_image(up.getvalue(), up.name))
-        except WorkbenchError as e:
-            error_line(e)
-            return None
+        # any file: the decoder says in one line why a file is refused (the picker's own refusal is a silent icon)
+        up = st.file_uploader("PNG or JPEG (at most 20 MB, 4096 px a side)", key=f"{key}.upload")
+        return None if up is None else image_upload(up)
     if not sets:
         return st.text_input("Data id", value=card.default_data, key=f"{key}.data")
     if not sets:
@@ -187,7 +181,8 @@ def fitting_sets(card, sets: list[str]) -> tuple[list[str], dict[str, str]]:
 
 
 def error_line(exc: WorkbenchError | str) -> None:
-    st.error(exc.one_line() if isinstance(exc, WorkbenchError) else str(exc), icon=":material/error:")
+    """One line in the user's words (pages/_uploads.py: no error code, no command-line flag, uploads by name)."""
+    st.error(user_line(exc), icon=":material/error:")
 
 
 def config_form(config_cls: type, key: str, skip: tuple[str, ...] = ()) -> dict:
@@ -305,10 +300,14 @@ def failing_checks(result, key: str) -> None:
             button.button("Rerun with the fix", key=f"fix.{key}.{i}", icon=":material/build:",
                           help=", ".join(f"{k}={v}" for k, v in c.fix.items()), on_click=rerun_with,
                           args=(result, key, c.fix))
-    st.dataframe([{"check": c.name, "result": "pass" if c.passed else "FAIL",
-                   "value": c.value, "threshold": c.threshold, "meaning": c.message} for c in result.checks],
-                 hide_index=True, width="stretch", key=f"checks.{key}",
-                 column_config={"meaning": st.column_config.TextColumn(width="large")})
+    # a static table: its cells wrap, so every check's meaning reads whole (a data frame cuts it at the column)
+    st.table([{"check": c.name, "result": "pass" if c.passed else "FAIL", "value": _num(c.value),
+               "threshold": _num(c.threshold), "meaning": c.message} for c in result.checks],
+             hide_index=True, border="horizontal")
+
+
+def _num(v) -> str:
+    return "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def rerun_with(result, key: str, fix: dict) -> None:
@@ -330,7 +329,7 @@ def settings_caption(result) -> None:
         analyzer = get_analyzer(result.analyzer)
     except WorkbenchError:
         analyzer = None
-    st.caption(settings_line(result, analyzer))
+    st.caption(display(settings_line(result, analyzer)))
 
 
 def render_result(result, key: str) -> None:
@@ -341,7 +340,7 @@ def render_result(result, key: str) -> None:
         st.info(summary)
     failing_checks(result, key)
     for i, fig in enumerate(result.figures()):
-        st.plotly_chart(tidy(fig), key=f"fig.{key}.{i}", width="stretch")
+        st.plotly_chart(fit(fig), key=f"fig.{key}.{i}", width="stretch")
     with st.expander("Metrics, configuration and provenance"):
         st.json({"metrics": result.metrics, "config": result.config,
                  "provenance": result.to_json()["provenance"]}, expanded=False)

@@ -6,27 +6,32 @@ and, on request, leave-one-subject-out accuracy. Nothing is computed here."""
 import streamlit as st
 
 from analyzers.eeg_saliency.result import FIXES_TEXT, WHY_TEXT
-from pages._ui import clear_error, config_form, error_line, job_status, launch, models_for, render_result, runtime
+from pages._ui import clear_error, config_form, job_status, launch, models_for, render_result, runtime
+from pages._uploads import display, eeg_path, eeg_upload
 from workbench.core.analyzer import get_analyzer
-from workbench.core.errors import WorkbenchError
 from workbench.data import get_samples
-from workbench.io.eeg import save_upload
 from workbench.runtime import RunSpec
 
 KEY = "eeg_saliency"
 SYNTH = "eeg_synth.drowsy"
+PAPER_MODEL = "eeg_compact.synth"  # Cui et al.'s compact network trained on the synthetic set: the default
 SHOWN = ("methods", "bn_mode", "window", "loso")
 runtime()
 analyzer = get_analyzer(KEY)
 st.title("EEG saliency")
 st.caption(f"{analyzer.description} — {analyzer.paper}")
 
-cards = models_for(analyzer, available=False)
+# trained models first (zoo order within each group): an untrained architecture (braindecode.deep4) explains
+# nothing learned and, much larger, would make the default run take minutes
+cards = sorted(models_for(analyzer, available=False), key=lambda c: not c.trained)
 ready = {c.id: c for c in cards if c.status(c).get("available")}
 if not ready:
-    st.warning("No EEG model is available yet: run `make zoo`.")
+    st.warning("No EEG model is available yet: the model zoo has not been built on this server.")
     st.stop()
-model_id = st.selectbox("Model", list(ready), help="EEG cards of the zoo (30 channels, 3 s at 128 Hz)")
+ids = list(ready)
+model_id = st.selectbox("Model", ids, index=ids.index(PAPER_MODEL) if PAPER_MODEL in ids else 0,
+                        help="EEG cards of the zoo (30 channels, 3 s at 128 Hz); the default is Cui et al.'s network, "
+                             "the one the paper's filters, BatchNorm trap and LOSO protocol are defined for")
 
 
 def _synthetic() -> tuple[str, int]:
@@ -41,18 +46,18 @@ def _synthetic() -> tuple[str, int]:
 
 
 def _recording() -> tuple[str | None, int]:
-    how = st.radio("Recording", ["upload", "path on the server"], horizontal=True)
+    how = st.radio("Recording", ["upload", "path on the server"], horizontal=True, key=f"{KEY}.recording")
     data_id = None
     if how == "upload":
-        up = st.file_uploader(".mat (Cui et al.'s published format), .edf, .bdf or .fif",
-                              type=["mat", "edf", "bdf", "fif"])
+        # any file: a refusal is one line naming it (the picker's own refusal is a silent icon); the file is
+        # read and checked against the model at once, not at Run
+        up = st.file_uploader(".mat (Cui et al.'s published format), .edf, .bdf or .fif", key=f"{KEY}.upload")
         if up is not None:
-            try:
-                data_id = save_upload(up.getvalue(), up.name)
-            except WorkbenchError as e:
-                error_line(e)
+            data_id = eeg_upload(up, ready[model_id])
     else:
-        data_id = st.text_input("Path", "", help="a .mat / .edf / .bdf / .fif file readable by the app").strip() or None
+        path = st.text_input("Path", "", help="a .mat / .edf / .bdf / .fif file readable by the app",
+                             key=f"{KEY}.path").strip()
+        data_id = eeg_path(path, ready[model_id])  # read and checked now, as an upload is
     window = st.number_input("Window shown in detail (-1: first window predicted drowsy)", -1, 100000, -1)
     return data_id, int(window)
 
@@ -63,9 +68,10 @@ with left:
     data_id, window = _synthetic() if source.startswith("synthetic") else _recording()
 with right:
     methods = st.multiselect("Methods", analyzer.Config.__dataclass_fields__["methods"].metadata["choices"],
-                             default=["cam", "lrp", "ig"],
-                             format_func={"cam": "CAM variant (paper)", "lrp": "LRP (zennit)",
-                                          "ig": "Integrated Gradients (captum)"}.get)
+                             default=["cam", "lrp", "ig"],  # short chips: long ones are cut off in a column
+                             format_func={"cam": "CAM (paper)", "lrp": "LRP", "ig": "Int. Gradients"}.get,
+                             help="CAM (paper): the paper's class activation map variant; LRP: layer-wise "
+                                  "relevance propagation (zennit); Int. Gradients: Integrated Gradients (captum)")
     bn_mode = st.radio("BatchNorm statistics", ["frozen", "batch"], horizontal=True,
                        help="frozen: population statistics, a window's map does not depend on its batch; batch: "
                             "the paper's test-time behaviour (statistics of the analysed windows)")
@@ -82,7 +88,7 @@ if st.button("Run EEG saliency", type="primary", disabled=not (data_id and metho
 
 result = job_status(KEY)
 if result is not None:
-    st.subheader(result.title)
+    st.subheader(display(result.title))
     verdicts = result.localization_verdicts() if hasattr(result, "localization_verdicts") else []
     for _, ok, text in verdicts:  # each map's localization verdict in plain words, before the numbers
         (st.success if ok else st.warning)(text)  # a finding about the method, not a failed run

@@ -3,6 +3,7 @@ frequency responses, ESDs and the NTK in tabs; or run the seed paper's locality 
 
 import streamlit as st
 
+from pages._figures import fit
 from pages._state import estimate_line, preset_bar, widget
 from pages._ui import (
     basket,
@@ -16,7 +17,6 @@ from pages._ui import (
     settings_caption,
 )
 from workbench.core.analyzer import get_analyzer
-from workbench.core.plots import tidy
 from workbench.runtime import RunSpec
 
 KEY = "kernel_spectra"
@@ -50,10 +50,10 @@ def _layer_figure(result, tab: str, key: str):
 def _show(result, tab: str, key: str) -> None:
     st.markdown(f"**{result.model or 'locality experiment'}**")
     for i, fig in enumerate(result.figure_groups().get(tab, [])):
-        st.plotly_chart(tidy(fig), key=f"fig.{key}.{tab}.{i}", width="stretch")
+        st.plotly_chart(fit(fig), key=f"fig.{key}.{tab}.{i}", width="stretch")
     fig = _layer_figure(result, tab, key)
     if fig is not None:
-        st.plotly_chart(tidy(fig), key=f"fig.{key}.{tab}.layer", width="stretch")
+        st.plotly_chart(fit(fig), key=f"fig.{key}.{tab}.layer", width="stretch")
 
 
 def _checks(result, key: str) -> None:

@@ -3,11 +3,11 @@ stopping rule with validation patience and a train-loss plateau. Finished runs c
 
 import streamlit as st
 
+from pages._figures import fit
 from pages._state import estimate_line, preset_bar, widget
 from pages._ui import BASKET_MAX, basket, clear_error, config_form, job_status, launch, render_result, runtime
 from workbench.core.analyzer import get_analyzer
 from workbench.core.cards import list_cards
-from workbench.core.plots import tidy
 from workbench.runtime import RunSpec
 
 KEY = "learning_stop"
@@ -29,7 +29,7 @@ def _live(live: dict) -> None:
     partial = analyzer.result_class(KEY, metrics=snap["metrics"], arrays=snap["arrays"], info=snap["info"])
     st.caption(f"Epoch {snap['epoch']} of {snap['max_epochs']} (live; stop markers appear as criteria fire)")
     for i, fig in enumerate(partial.live_figures()):
-        st.plotly_chart(tidy(fig), key=f"live.{KEY}.{i}", width="stretch")
+        st.plotly_chart(fit(fig), key=f"live.{KEY}.{i}", width="stretch")
 
 
 cards = [c for c in list_cards() if c.kind in analyzer.supports and "training_data" in c.extra]
@@ -68,7 +68,7 @@ if len(runs) > 1:
     st.subheader(f"{len(runs)} finished runs overlaid")
     overlay = analyzer.result_class.overlay(runs)
     for i, fig in enumerate(overlay.figures()):
-        st.plotly_chart(tidy(fig), key=f"overlay.{KEY}.{i}", width="stretch")
+        st.plotly_chart(fit(fig), key=f"overlay.{KEY}.{i}", width="stretch")
     left, right = st.columns(2)
     if left.button("Add overlay to report", icon=":material/add:"):
         items = basket()

@@ -4,6 +4,7 @@ image and the singular-vector gallery. Widgets -> RunSpec -> job -> render; noth
 
 import streamlit as st
 
+from pages._figures import fit
 from pages._state import widget
 from pages._ui import (
     basket,
@@ -17,7 +18,6 @@ from pages._ui import (
     visible_cards,
 )
 from workbench.core.analyzer import get_analyzer
-from workbench.core.plots import tidy
 from workbench.runtime import RunSpec
 
 KEY = "linear_scope"
@@ -102,8 +102,8 @@ def _pixel_explorer(result, model_id: str, data_id: str, values: dict) -> None:
         st.rerun()
     pix = job_status(PIX)
     if pix is not None and pix.info.get("mode") == "image2image":
-        st.plotly_chart(tidy(pix.rows_figure()), key=f"{PIX}.rows", width="stretch")
-        st.plotly_chart(tidy(pix.columns_figure()), key=f"{PIX}.cols", width="stretch")
+        st.plotly_chart(fit(pix.rows_figure()), key=f"{PIX}.rows", width="stretch")
+        st.plotly_chart(fit(pix.columns_figure()), key=f"{PIX}.cols", width="stretch")
         if st.button("Add this pixel's result to the report", key=f"{PIX}.add", icon=":material/add:"):
             basket().append(pix)
             st.toast(f"Added to the report basket ({len(basket())} item(s))")

@@ -3,7 +3,8 @@
 import streamlit as st
 
 from pages._ui import basket, runtime
-from workbench.report import render_report
+from pages._uploads import NAMES, display
+from workbench.report import figure_bytes, render_report
 
 runtime()
 st.title("Report")
@@ -18,9 +19,9 @@ sizes: dict = st.session_state.setdefault("report.sizes", {})
 
 
 def _size(r) -> int:
-    """Bytes the result's figures take in the report (their JSON), measured once per result."""
+    """Bytes the result's figures take in the report (as written there), measured once per result."""
     if id(r) not in sizes:
-        sizes[id(r)] = sum(len(f.to_json()) for f in r.figures())
+        sizes[id(r)] = figure_bytes(r)
     return sizes[id(r)]
 
 
@@ -32,15 +33,16 @@ for i, r in enumerate(list(items)):
     a, b = st.columns([6, 1])
     passed = sum(c.passed for c in r.checks)
     # a title ending in "· " would leave the closing ** unmatched: markdown shows them literally
-    name = r.title.strip().rstrip("·").strip().replace("*", "\\*")
+    name = display(r.title).strip().rstrip("·").strip().replace("*", "\\*")
     a.markdown(f"**{i + 1}. {name}** — checks {passed}/{len(r.checks)} pass · about {_mb(_size(r))} in the report")
     if b.button("Remove", key=f"rm.{i}"):
         items.pop(i)
         st.rerun()
 title = st.text_input("Report title", "CNN workbench report")
 st.caption(f"Total about {_mb(sum(_size(r) for r in items))} of figures, plus plotly.js once (about 4.8 MB).")
-st.download_button("Download HTML report", render_report(items, title), file_name="workbench-report.html",
-                   mime="text/html", type="primary", icon=":material/download:")
+html = render_report(items, title, names=st.session_state.get(NAMES))  # uploads titled by their file names
+st.download_button("Download HTML report", html, file_name="workbench-report.html", mime="text/html",
+                   type="primary", icon=":material/download:")
 if st.button("Empty the basket"):
     items.clear()
     st.rerun()

@@ -35,7 +35,7 @@ analyzer = analyzers[names.index(st.selectbox("Analyzer", names, key=f"{KEY}.ana
                                               index=names.index("lrp_pruning") if "lrp_pruning" in names else 0))]
 cards = sorted(models_for(analyzer), key=lambda c: not c.trained)
 if analyzer.needs_model and not cards:
-    st.warning("No model for this analyzer is available yet: run `make zoo`.")
+    st.warning("No model for this analyzer is available yet: the model zoo has not been built on this server.")
     st.stop()
 ids = [c.id for c in cards]
 default_model = ["digits_vgg.sk"] if "digits_vgg.sk" in ids else ids[:1]

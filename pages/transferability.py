@@ -3,10 +3,10 @@ live view of the cells, then see accuracy vs n beside the paper's numbers, CKA m
 
 import streamlit as st
 
+from pages._figures import fit
 from pages._state import estimate_line, preset_bar, widget
 from pages._ui import clear_error, config_form, job_status, launch, render_result, runtime
 from workbench.core.analyzer import get_analyzer
-from workbench.core.plots import tidy
 from workbench.runtime import RunSpec
 
 KEY = "transferability"
@@ -26,7 +26,7 @@ def _live(live: dict) -> None:
         st.caption("Loading the data and training the first base network...")
         return
     for i, fig in enumerate(analyzer.result_class.live_figures(snap)):
-        st.plotly_chart(tidy(fig), key=f"live.{KEY}.{i}", width="stretch")
+        st.plotly_chart(fit(fig), key=f"live.{KEY}.{i}", width="stretch")
 
 
 preset = preset_bar(analyzer, KEY)

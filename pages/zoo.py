@@ -3,13 +3,15 @@
 import streamlit as st
 
 from pages._ui import error_line, runtime, visible_cards
+from pages._uploads import weights_upload
 from workbench.core.cards import get_card
 from workbench.core.errors import WorkbenchError
 from workbench.runtime.inspect import architecture_table
-from workbench.runtime.zoo import add_user_weights
 
-runtime()
+skipped = runtime()["user_cards"].skipped
 st.title("Model zoo")
+for line in skipped:  # a stored upload that could not be registered: said here, not only in the server's log
+    st.warning(f"Your stored weights were not loaded: {line}", icon=":material/info:")
 rows = [c.summary() for c in visible_cards()]
 st.dataframe(
     [{"id": r["id"], "kind": r["kind"], "dataset": r["dataset"],
@@ -49,10 +51,9 @@ st.caption("Safetensors only (nothing you upload is ever unpickled): keys, shape
            "the architecture; at most 250 MB.")
 bases = [r["id"] for r in rows if r["weights_source"] != "user"]
 base = st.selectbox("Architecture", bases, key="zoo.base")
-up = st.file_uploader("Weights file", type=["safetensors"], key="zoo.upload")
+# any file: a .pt or a renamed pickle is refused in one line naming it (the picker's own refusal is a silent icon)
+up = st.file_uploader("Weights file (.safetensors)", key="zoo.upload")
 if up is not None and st.button("Validate and add", type="primary"):
-    try:
-        new_id = add_user_weights(base, up.getvalue(), up.name.rsplit(".", 1)[0])
-        st.success(f"Added `{new_id}` ({get_card(new_id).title}). It is now in every model picker.")
-    except WorkbenchError as e:
-        error_line(e)
+    new_id = weights_upload(base, up)
+    if new_id is not None:
+        st.success(f"Added `{new_id}` ({get_card(new_id).title}) from {up.name}. It is now in every model picker.")

@@ -67,6 +67,15 @@ class LRPPruningResult(Result):
     ``pruned_sd/<key>``: the pruned model of ``info["kept_criterion"]`` at the largest rate."""
 
     @property
+    def title(self) -> str:
+        """"lrp_pruning · <model> · <criteria>": the run reads its own training data (no data id), so the base
+        title's last part would be empty and leave a dangling "·"."""
+        crits = self.criteria
+        what = ", ".join(crits) if len(crits) <= 3 else f"{len(crits)} criteria"
+        parts = [self.analyzer, self.model, self.data or what]
+        return " · ".join(p for p in parts if p)
+
+    @property
     def criteria(self) -> list[str]:
         """Series keys in run order (a criterion, or ``<criterion>_<normalization>``)."""
         return list(self.info.get("criteria", []))

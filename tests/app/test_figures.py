@@ -39,3 +39,20 @@ def test_signed_and_unsigned_maps_each_get_their_own_colour_bar():
     signed, unsigned = shown
     assert signed.zmid == 0 and signed.zmin == -1 and unsigned.zmin == 0
     assert signed.colorbar.x < unsigned.colorbar.x  # each under its own column
+
+
+def test_the_page_fits_six_panel_titles_to_their_panels_and_row_titles_to_their_rows():
+    """At the app's 1400 px window six panels get ~130 px each: titles that fit the whole window's share
+    still ran into each other (LinearScope "Rows of A", the EEG method panels); rotated row titles longer
+    than their row were cut at the figure's edge (attribution's "digits:21: 1 (p=0.99)")."""
+    from pages._figures import CHAR_PX, PLOT_WIDTH_PX, fit
+
+    titles = [f"template A_c: {i} (logit 6.37)" for i in range(6)]
+    fig = make_subplots(rows=2, cols=6, subplot_titles=titles, row_titles=["digits:21: 1 (p=0.99) " * 2, "ok"])
+    fig.update_layout(height=300)
+    fit(fig)
+    cols = [a for a in fig.layout.annotations if not a.textangle]
+    assert all(len(a.text) * CHAR_PX <= PLOT_WIDTH_PX / 6 + CHAR_PX for a in cols), [a.text for a in cols]
+    assert all(a.hovertext.startswith("template A_c") for a in cols)
+    rows = [a for a in fig.layout.annotations if a.textangle]
+    assert rows[0].text.endswith("…") and rows[0].hovertext.startswith("digits:21") and rows[1].text == "ok"

@@ -109,7 +109,9 @@ def test_bad_config_shows_one_line_error_not_a_traceback():
     at.text_input(key="attribution.gradcam_layer").set_value("no_such_layer").run()
     next(b for b in at.button if b.label == "Run attribution").click().run()
     _wait(at, lambda: at.error, 60)
-    assert at.error and "bad_config" in at.error[0].value and "\n" not in at.error[0].value
+    # one line in the user's words: the cause names the layer; no error code, no command-line flag
+    line = at.error[0].value
+    assert "no_such_layer" in line and "bad_config" not in line and "--" not in line and "\n" not in line, line
     assert not at.exception
 
 

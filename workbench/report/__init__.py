@@ -4,9 +4,9 @@ import sys
 import types
 
 from workbench.report.complete import check_complete
-from workbench.report.html import render_report, write_report
+from workbench.report.html import figure_bytes, render_report, write_report
 
-__all__ = ["check_complete", "render_report", "write_report"]
+__all__ = ["check_complete", "figure_bytes", "render_report", "write_report"]
 
 
 class _CallablePackage(types.ModuleType):

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import hashlib
 import json
+import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import jinja2
 import plotly.graph_objects as go
 
+from workbench.core.plots import tidy
 from workbench.core.result import Result
+from workbench.report.compact import compact
 
+#: the plot area of a figure in the report (its body is at most 1200 px wide; plotly's margins take ~150)
+REPORT_PLOT_PX = 1000
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("workbench.report", "templates"),
                           autoescape=True, undefined=jinja2.StrictUndefined)
 
@@ -30,11 +36,33 @@ def _plotly_js() -> str:
     return plotly.offline.get_plotlyjs()
 
 
-def _safe_json(fig) -> str:
-    if hasattr(fig, "update_layout") and not fig.layout.template.to_plotly_json():
-        fig = go.Figure(fig).update_layout(template="plotly_white")  # the app's theme is not in the JSON
-    text = fig.to_json() if hasattr(fig, "to_json") else json.dumps(fig)
+def _escape(text: str) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _figure(fig, templates: dict[str, dict]) -> tuple[str, list[str]]:
+    """(escaped figure JSON, notes on what was made lighter for display). The figure's template (~7 kB, the
+    same for nearly every figure) is stored once in ``templates`` and named by the figure (``wb_template``)."""
+    if not hasattr(fig, "to_json"):
+        return _escape(json.dumps(fig)), []
+    if not fig.layout.template.to_plotly_json():
+        fig = go.Figure(fig).update_layout(template="plotly_white")  # the app's theme is not in the JSON
+    tidy(fig, width_px=REPORT_PLOT_PX)  # subplot titles fitted to their panels, as on the app's pages
+    fig, notes = compact(fig)
+    doc = json.loads(fig.to_json())
+    template = doc.get("layout", {}).pop("template", None)
+    if template:
+        text = json.dumps(template, sort_keys=True)
+        key = hashlib.sha256(text.encode()).hexdigest()[:12]
+        templates.setdefault(key, template)
+        doc["wb_template"] = key
+    return _escape(json.dumps(doc)), notes
+
+
+def figure_bytes(result: Result) -> int:
+    """Bytes a result's figures take in a report, as written there (lighter for display; the templates
+    shared by every figure are counted once per report, not here)."""
+    return sum(len(_figure(f, {})[0]) for f in result.figures())
 
 
 def _fmt(v) -> str:
@@ -45,10 +73,17 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _view(r: Result, index: int) -> dict:
-    figs = [{"id": f"{index}-{k}", "json": _safe_json(f)} for k, f in enumerate(r.figures())]
+def _view(r: Result, index: int, templates: dict[str, dict], names: dict[str, str]) -> dict:
+    figs = []
+    for k, f in enumerate(r.figures()):
+        text, notes = _figure(f, templates)
+        figs.append({"id": f"{index}-{k}", "json": text, "notes": notes})
+    title = r.title
+    for data_id, name in names.items():  # an upload's server path: the name of the file the user uploaded
+        title = title.replace(data_id, name)
+    title = re.sub(r"(\s*·\s*)+$", "", title)  # a result without a data id: no dangling separator
     prov = r.to_json()["provenance"]
-    return {"title": r.title, "summary": r.summary(), "passed": r.passed,
+    return {"title": title, "summary": r.summary(), "passed": r.passed,
             "checks": [{**c.to_dict(), "value": _fmt(c.value), "threshold": _fmt(c.threshold)}
                        for c in r.checks],
             "metrics": [(k, _fmt(v)) for k, v in sorted(r.metrics.items())],
@@ -56,8 +91,10 @@ def _view(r: Result, index: int) -> dict:
             "provenance": [(k, _fmt(v)) for k, v in prov.items()], "figures": figs}
 
 
-def render_report(results: list[Result], title: str = "CNN workbench report", lab: dict | None = None) -> str:
-    """HTML text of one report holding every result in order.
+def render_report(results: list[Result], title: str = "CNN workbench report", lab: dict | None = None,
+                  names: dict[str, str] | None = None) -> str:
+    """HTML text of one report holding every result in order. ``names``: data id -> the name to show in
+    titles (the app's uploads are server paths; the provenance table keeps the id itself).
 
     ``lab`` (optional) adds a graded lab sheet first: {"title", "student", "score", "total",
     "questions": [{"question", "prompt", "given", "prediction", "reference", "correct", "points", "of"}]}.
@@ -66,10 +103,11 @@ def render_report(results: list[Result], title: str = "CNN workbench report", la
         ver = version("cnn-workbench")
     except PackageNotFoundError:
         ver = "dev"
-    views = [_view(r, i) for i, r in enumerate(results)]
+    templates: dict[str, dict] = {}
+    views = [_view(r, i, templates, names or {}) for i, r in enumerate(results)]
     checks = [c for r in results for c in r.checks]
     return _ENV.get_template("report.html.j2").render(
-        title=title, results=views, plotly_js=_plotly_js(), version=ver,
+        title=title, results=views, plotly_js=_plotly_js(), version=ver, templates=templates,
         created=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         n_checks=len(checks), n_passed=sum(c.passed for c in checks),
         lab={**lab, "questions": [{k: _fmt(v) if k in ("given", "reference", "prediction") else v
