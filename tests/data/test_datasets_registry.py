@@ -90,7 +90,8 @@ def test_registry_refuses_bad_definitions_and_mismatched_entry_points(tiny_set):
 def test_builtin_sets_and_split_ids():
     assert datasets_for("image2d") == ["digits", "emotiv.ica", "skimage"]
     assert datasets_for("eeg") == ["eeg_synth.drowsy", "emotiv"]
-    assert datasets_for("signal1d") == ["mnist1d"] and set(datasets_for("vector")) == {"moons", "circles"}
+    assert datasets_for("signal1d") == ["mnist1d", "tones"] and datasets_for("signal1d", (1, 40)) == ["mnist1d"]
+    assert set(datasets_for("vector")) == {"moons", "circles"}
     test = get_samples("digits:test")
     assert len(test) == 450 and [s.id for s in test] == [s.id for s in get_samples("digits:test:0-449")]
     assert [s.id for s in test[:16]] == [s.id for s in get_samples("digits:test:16")]
