@@ -266,20 +266,37 @@ def job_status(key: str, live_render=None):
         (_job_panel if live_render is None else _live_job_panel)(key, live_render)
     elif job is not None and job.state == "done":
         st.session_state[f"result.{key}"] = job.result
+        st.session_state[f"warnings.{key}"] = (job.result, list(job.warnings))  # shown under that result
         st.session_state.pop(f"job.{key}")
     elif job is not None and job.state == "cancelled":
         st.warning("The run was cancelled. Earlier results are kept below.", icon=":material/stop_circle:")
         st.session_state.pop(f"job.{key}")
     elif job is not None and job.state == "failed":
         st.session_state[f"error.{key}"] = job.error
+        st.session_state[f"error_warnings.{key}"] = list(job.warnings)  # they may say why it failed
         st.session_state.pop(f"job.{key}")
     if st.session_state.get(f"error.{key}") and f"job.{key}" not in st.session_state:
         error_line(st.session_state[f"error.{key}"])
+        _warning_lines(st.session_state.get(f"error_warnings.{key}", []))
     return st.session_state.get(f"result.{key}")
+
+
+def job_warnings(result, key: str) -> None:
+    """Under a result: the warnings its run raised (a loader's, a library's; workbench/runtime/jobs.py), one
+    box each. Only for the result the job made: a result put there otherwise shows none of them."""
+    made, lines = st.session_state.get(f"warnings.{key}", (None, []))
+    if made is result:
+        _warning_lines(lines)
+
+
+def _warning_lines(lines: list[str]) -> None:
+    for line in lines:
+        st.warning(f"Warning from the run: {display(line)}", icon=":material/warning:")
 
 
 def clear_error(key: str) -> None:
     st.session_state.pop(f"error.{key}", None)
+    st.session_state.pop(f"error_warnings.{key}", None)
 
 
 def basket() -> list:
@@ -341,6 +358,7 @@ def render_result(result, key: str) -> None:
     failing_checks(result, key)
     for i, fig in enumerate(result.figures()):
         st.plotly_chart(fit(fig), key=f"fig.{key}.{i}", width="stretch")
+    job_warnings(result, key)
     with st.expander("Metrics, configuration and provenance"):
         st.json({"metrics": result.metrics, "config": result.config,
                  "provenance": result.to_json()["provenance"]}, expanded=False)

@@ -13,6 +13,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from workbench.core.errors import Cancelled, WorkbenchError  # noqa: E402
@@ -295,8 +296,16 @@ def _user_models(args) -> None:
             _add_env(USER_WEIGHTS_ENV, f"{fn}={Path(path).resolve()}")
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A Python warning raised during a command (a loader's, a library's) as one line on stderr, like the CLI's
+    own warnings, instead of Python's two (file:line: Category: text, then the source line)."""
+    text = (str(message).strip().splitlines() or [""])[0][:300]
+    _say(f"workbench: warning: {text if category is UserWarning else f'{category.__name__}: {text}'}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _warning_line  # filters unchanged: Python's "default" still shows each once per place
     handlers = {"zoo": _cmd_zoo, "analyzers": _cmd_analyzers, "run": _cmd_run, "report": _cmd_report,
                 "app": _cmd_app, "lab": _cmd_lab, "sweep": _cmd_sweep}
     try:

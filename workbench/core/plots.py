@@ -109,16 +109,21 @@ def _wrap(text: str, chars: int) -> str:
 
 
 def tidy(fig: go.Figure, width_px: float = PAGE_WIDTH_PX) -> go.Figure:
-    """Make a figure read at a glance, in place: subplot titles that would overlap their neighbours are
-    shortened to fit their panel (the full title on hover), a long figure title wraps onto a second line,
-    and log axes label whole powers of ten only (no bare "2 5" minor labels). Returns ``fig``."""
+    """Make a figure read at a glance, in place: subplot titles wider than their own panel (its x-domain's
+    share of ``width_px``) are shortened to fit it (the full title on hover), a long figure title wraps onto a
+    second line, and log axes label whole powers of ten only (no bare "2 5" minor labels). Returns ``fig``."""
     titles = [a for a in fig.layout.annotations if a.showarrow is False and a.yanchor == "bottom"
               and a.xanchor == "center" and not a.textangle and a.text and a.xref == "paper"]
     per_row: dict[float, int] = {}
     for a in titles:
         per_row[round(a.y, 3)] = per_row.get(round(a.y, 3), 0) + 1
+    panels = _panel_widths(fig)
     for a in titles:
-        fit = int(width_px / per_row[round(a.y, 3)] / CHAR_PX)
+        # its own panel's width (the x-domain it is centred over: a narrow panel beside a wide one gets a
+        # shorter title); a title over no panel gets an equal share of its row, as before
+        x, y = round(a.x, 3), round(a.y, 3)
+        share = panels.get((x, y)) or panels.get((x,)) or 1 / per_row[y]
+        fit = max(4, int(share * width_px / CHAR_PX))
         if "<br>" not in a.text and len(a.text) > fit:
             a.update(hovertext=a.text, text=_shorten(a.text, fit))
     text = fig.layout.title.text
@@ -133,6 +138,23 @@ def tidy(fig: go.Figure, width_px: float = PAGE_WIDTH_PX) -> go.Figure:
         if ax.type == "log" and ax.dtick is None and ax.tickvals is None and spans.get(name, 0) >= 1.5:
             ax.update(dtick=1, exponentformat="power", minor={"showgrid": True})
     return fig
+
+
+def _panel_widths(fig: go.Figure) -> dict[tuple, float]:
+    """Each subplot's x-domain as a fraction of the plot width, keyed by where plotly's make_subplots puts its
+    title: (x-domain centre, top of its y-domain), both rounded to 3 places, and by the centre alone (the
+    narrowest panel there) for a title over no single panel's top, e.g. a column title."""
+    widths: dict[tuple, float] = {}
+    for name in [k for k in fig.layout if k.startswith("xaxis")]:
+        ax = fig.layout[name]
+        if not ax.domain or len(ax.domain) != 2:
+            continue
+        centre, width = round((ax.domain[0] + ax.domain[1]) / 2, 3), float(ax.domain[1] - ax.domain[0])
+        widths[(centre,)] = min(widths.get((centre,), width), width)
+        y = fig.layout[f"yaxis{ax.anchor[1:]}"] if ax.anchor and ax.anchor.startswith("y") else None
+        if y is not None and y.domain:
+            widths[(centre, round(y.domain[1], 3))] = width
+    return widths
 
 
 def _log_spans(fig: go.Figure) -> dict[str, float]:

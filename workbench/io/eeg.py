@@ -316,16 +316,28 @@ def _windows_cached(path: str, size: int, mtime_ns: int, window_s: float) -> tup
 UPLOAD_KEEP = 4
 
 
+def upload_name(name: str) -> str:
+    """The file name an upload is kept under: the browser's name reduced to its last path part (``/`` or
+    ``\\``), letters, digits and ``_.-`` (runs of anything else become one ``_``), no leading dot, at most 80
+    characters, and its extension in lower case (the loader routes on it)."""
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", re.split(r"[\\/]", name)[-1])
+    suffix = Path(base).suffix.lower()[:10]
+    stem = base[: len(base) - len(suffix)].strip("._-")[: 80 - len(suffix)]
+    return f"{stem or 'upload'}{suffix}"
+
+
 def save_upload(data: bytes, name: str) -> str:
     """Keep an uploaded recording as a file (MNE reads paths, not bytes) and return its path, which is a
-    data id. Size and extension are checked first; files are named by content hash in a private temp
-    folder that holds at most ``UPLOAD_KEEP`` uploads (the oldest are removed). The content is only
-    parsed later, by :func:`load_eeg_file`."""
+    data id: ``<private temp folder>/<sha16>/<clean name>`` (:func:`upload_name`), so the data id, titles and
+    errors name the user's file while its content hash keeps different files apart. Size and extension are
+    checked first; the folder holds at most ``UPLOAD_KEEP`` uploads (the least recently stored are removed).
+    The content is only parsed later, by :func:`load_eeg_file`."""
     import hashlib
+    import shutil
     import tempfile
 
     suffix = Path(name).suffix.lower()
-    if suffix not in limits.EEG_FORMATS:
+    if suffix not in limits.EEG_FORMATS or Path(upload_name(name)).suffix != suffix:
         raise EegFileError("format", f"{name}: {suffix or 'no extension'} is not an EEG format",
                            f"upload one of {', '.join(limits.EEG_FORMATS)}")
     if len(data) > limits.MAX_EEG_BYTES:
@@ -334,11 +346,20 @@ def save_upload(data: bytes, name: str) -> str:
         raise EegFileError("truncated", f"{name} is empty")
     folder = Path(tempfile.gettempdir()) / f"workbench-eeg-uploads-{os.getuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
-    path = folder / f"{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
-    if not path.exists():
-        path.write_bytes(data)
-    old = sorted(folder.iterdir(), key=lambda q: q.stat().st_mtime)
+    home = folder / hashlib.sha256(data).hexdigest()[:16]
+    home.mkdir(mode=0o700, exist_ok=True)
+    path = home / upload_name(name)
+    if not path.exists():  # written whole, then renamed: a reader never sees half a file
+        with tempfile.NamedTemporaryFile(dir=home, suffix=".part", delete=False) as part:
+            part.write(data)
+        os.replace(part.name, path)
+    os.utime(home)  # stored again: the most recent
+    old = sorted(folder.iterdir(), key=lambda q: q.lstat().st_mtime)
     for q in old[: max(0, len(old) - UPLOAD_KEEP)]:
-        if q != path:
+        if q == home:
+            continue
+        if q.is_dir() and not q.is_symlink():
+            shutil.rmtree(q, ignore_errors=True)
+        else:  # a file of the earlier flat layout (<sha16>.edf), or anything else left there
             q.unlink(missing_ok=True)
     return str(path)
