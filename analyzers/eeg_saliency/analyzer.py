@@ -21,6 +21,7 @@ from analyzers.eeg_saliency import generic as gm
 from analyzers.eeg_saliency import maps as em
 from analyzers.eeg_saliency import truth as tr
 from analyzers.eeg_saliency.localization import READOUTS
+from analyzers.eeg_saliency.loso_sweep import merge_call, protocol_findings, split_call
 from analyzers.eeg_saliency.quality import quality as _quality
 from analyzers.eeg_saliency.result import METHODS, EegSaliencyResult
 from analyzers.eeg_saliency.scores import bn_trap, select_windows, truth_for
@@ -28,7 +29,6 @@ from analyzers.eeg_saliency.topo import topomaps
 from workbench.core import Analyzer, option, register_analyzer
 from workbench.core.errors import ConfigError
 
-LOSO_TARGET = 0.85
 _LOSO_LAST: dict = {}  # the last protocol's result (one entry), keyed by run, card, data id and plan
 _LOSO_LOCK = threading.Lock()
 BATCH_SHIFT_TOL = 1e-4
@@ -176,6 +176,16 @@ class EegSaliency(Analyzer):
                  "topo_*": "first", "random_*_example": "first", "channel_relevance_*": "first",
                  "band_relevance_by_class": "first", "cam_*": "first", "*randomization_rank_corr": "max",
                  "quality_fractions": "first", "quality_nonfinite_*": "sum"}
+
+    # `workbench sweep eeg_saliency --split`: the call with loso off as one cell, plus one cell per held-out
+    # subject with loso on; merged into the single call's result (analyzers/eeg_saliency/loso_sweep.py)
+    @classmethod
+    def split(cls, config: dict, seed: int, model: str, data: str | None) -> list[dict]:
+        return split_call(config, seed, model, data)
+
+    @classmethod
+    def merge(cls, config: dict, seed: int, parts: list) -> EegSaliencyResult:
+        return merge_call(config, seed, parts)
 
     def run(self, model, data, config, ctx):
         methods = [m.strip() for m in config.methods.split(",")]
@@ -350,12 +360,4 @@ def _loso(w: Windows, data) -> Findings:
         with _LOSO_LOCK:
             _LOSO_LAST.clear()
             _LOSO_LAST[key] = res
-    acc = res["accuracy"]
-    out = Findings(arrays={f"loso_{k}": v for k, v in res.items()},
-                   metrics={"loso_mean_acc": float(acc.mean()), "loso_std_acc": float(acc.std()),
-                            "loso_min_acc": float(acc.min()), "loso_folds": float(len(acc))})
-    if data.data_id.startswith("eeg_synth.drowsy"):
-        out.check("loso_mean_accuracy", acc.mean() >= LOSO_TARGET, float(acc.mean()), LOSO_TARGET,
-                  f"mean of per-subject accuracies over {len(acc)} held-out subject(s) on the "
-                  f"synthetic set (paper, real data: 0.78)")
-    return out
+    return protocol_findings(res, data.data_id)  # shared with the split call's merge (loso_sweep.merge_call)

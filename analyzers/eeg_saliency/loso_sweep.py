@@ -10,6 +10,8 @@ call's ``loso_*`` bit for bit on the CPU (same seed, same torch thread count).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from analyzers._shared.findings import Findings
@@ -21,6 +23,7 @@ from workbench.core.result import Result
 NAME = "eeg_saliency"
 FOLD_CALL = "analyzers.eeg_saliency.loso_sweep:fold_cell"
 FIELDS = ("accuracy", "n_windows", "drowsy_recall", "alert_recall")
+LOSO_TARGET = 0.85  # the loso_mean_accuracy check's target on the synthetic set (the paper's real data: 0.78)
 
 
 def _protocol_data(card, data_id: str):
@@ -62,24 +65,67 @@ def split(config: dict, seed: int, model: str, data: str | None) -> list[dict]:
             for s in held_out(subjects, plan).tolist()]
 
 
-def protocol_findings(res: dict) -> Findings:
-    """The ``loso_*`` arrays and metrics of a finished protocol (as eeg_saliency reports them)."""
+def protocol_findings(res: dict, data_id: str | None = None) -> Findings:
+    """The ``loso_*`` arrays and metrics of a finished protocol (as eeg_saliency reports them), with the
+    ``loso_mean_accuracy`` check when ``data_id`` names the synthetic set (its target is known)."""
     acc = res["accuracy"]
-    return Findings(arrays={f"loso_{k}": v for k, v in res.items()},
-                    metrics={"loso_mean_acc": float(acc.mean()), "loso_std_acc": float(acc.std()),
-                             "loso_min_acc": float(acc.min()), "loso_folds": float(len(acc))})
+    out = Findings(arrays={f"loso_{k}": v for k, v in res.items()},
+                   metrics={"loso_mean_acc": float(acc.mean()), "loso_std_acc": float(acc.std()),
+                            "loso_min_acc": float(acc.min()), "loso_folds": float(len(acc))})
+    if data_id is not None and data_id.startswith("eeg_synth.drowsy"):
+        out.check("loso_mean_accuracy", acc.mean() >= LOSO_TARGET, float(acc.mean()), LOSO_TARGET,
+                  f"mean of per-subject accuracies over {len(acc)} held-out subject(s) on the "
+                  f"synthetic set (paper, real data: 0.78)")
+    return out
 
 
-def merge(config: dict, seed: int, parts: list[Result]) -> EegSaliencyResult:
-    """The protocol's result from the fold cells (split order): ``loso_*`` arrays and metrics."""
+def _protocol(parts: list[Result]) -> dict:
+    """The protocol's arrays (as loso.run_loso returns them) from its fold cells, in split order."""
     folds = [tuple(p.arrays["fold"].tolist()) for p in parts]
     if not folds:
         raise ComputeError("the protocol had no fold", "check loso_folds and the data's subjects")
     folds = [(float(a), int(n), float(d), float(al)) for a, n, d, al in folds]
     held = np.array([int(p.arrays["subject"][0]) for p in parts], np.int64)
-    out = protocol_findings(as_arrays(held, folds))
+    return as_arrays(held, folds)
+
+
+def merge(config: dict, seed: int, parts: list[Result]) -> EegSaliencyResult:
+    """The protocol's result from the fold cells (split order): ``loso_*`` arrays and metrics."""
+    out = protocol_findings(_protocol(parts))
     out.info["loso_plan"] = {"epochs": config["loso_epochs"], "lr": config["loso_lr"], "seed": seed}
     return out.result(EegSaliencyResult, NAME)
+
+
+def split_call(config: dict, seed: int, model: str, data: str | None) -> list[dict]:
+    """eeg_saliency's ``split`` hook: one cell for the call with loso off, then with loso on one cell per
+    held-out subject. The main cell runs the call's whole data id: over a data set the runner chunks and merges
+    it inside the cell exactly as a single call does (an analyzer may not import workbench.sweep's chunk cells)."""
+    main = [{"params": {"loso": False} if config["loso"] else {}, "seed": seed, "call": ""}]
+    return main + (split(config, seed, model, data) if config["loso"] else [])
+
+
+def merge_call(config: dict, seed: int, parts: list[Result]) -> Result:
+    """eeg_saliency's ``merge`` hook: the main cell's result with the protocol's ``loso_*`` arrays, metrics and
+    check added as the single call adds them (over a data set each chunk adds the same protocol: its metrics and
+    arrays merge by "first", its check by "first" with the data-set run's note)."""
+    result, folds = parts[0], parts[1:]
+    if "fold" in result.arrays or any("fold" not in p.arrays for p in folds):
+        raise ComputeError("the split eeg_saliency call lost its cell order", "run the split call again")
+    if not config["loso"]:
+        return result
+    if result.info.get("layout") != "cui":
+        raise ConfigError("the variant table and the LOSO protocol are defined on Cui et al.'s layout only",
+                          "use eeg_compact.synth, or turn variants and loso off")
+    got = protocol_findings(_protocol(folds), result.data)
+    n = int((result.info.get("dataset") or {}).get("chunks", 1))
+    # the chunks of a data-set run share one protocol: its check holds on all of them or on none (value: the first's)
+    got.checks = [dataclasses.replace(c, message=c.message + (f" [held on {n if c.passed else 0}/{n} chunks of the "
+                                                              f"data set]" if n > 1 else "")) for c in got.checks]
+    result.arrays.update(got.arrays)
+    result.metrics.update(got.metrics)
+    checks = [c for c in result.checks if c.name != "finite_values"]
+    result.checks = checks + got.checks + [c for c in result.checks if c.name == "finite_values"]
+    return result
 
 
 class LOSO:

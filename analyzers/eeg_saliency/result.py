@@ -75,8 +75,8 @@ class EegSaliencyResult(Result):
         return ch if len(ch) == c else [f"ch{i}" for i in range(c)]
 
     def figures(self) -> list:
-        if "show_signal" not in self.arrays:
-            return []
+        if "show_signal" not in self.arrays:  # e.g. the protocol alone, merged from LOSO's fold cells
+            return [fig for fig in (self._loso(),) if fig is not None]
         figs = [self._traces(m) for m in self.methods[:1]]
         if len(self.methods) > 1:
             figs.append(self._map_grid())
