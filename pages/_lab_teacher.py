@@ -10,7 +10,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages._ui import error_line, job_status, launch
+from pages._ui import error_line, job_status, job_warnings, launch
 from workbench.core.errors import WorkbenchError
 from workbench.core.labs import mark, student_seed
 from workbench.runtime.lab_grading import class_summary
@@ -48,6 +48,8 @@ def _key_panel(lab, sid: str) -> None:
             ref = f"{q.answer} must be {q.expect} (the student's own run)"
         rows.append({"question": q.id, "kind": q.kind, "points": q.points, "key": str(ref), "prompt": q.prompt})
     st.dataframe(rows, hide_index=True, width="stretch")
+    for r in runs:  # what the key's runs warned about (a loader's, a library's), under the key they made
+        job_warnings(results[r.id], keys[r.id])
 
 
 def _class_panel(lab) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,16 +76,14 @@ def display(text: str) -> str:
 
 def collect_warnings(fn: Callable, *args, **kwargs):
     """``(fn(*args, **kwargs), [one line per warning raised while it ran])``: loader warnings (channels
-    matched loosely, trailing bytes ignored) go to the page, not only to the server's log."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    matched loosely, trailing bytes ignored) go to the page, not only to the server's log. Collected on this
+    thread by the jobs' route (workbench/runtime/jobs.py), not ``catch_warnings``: that swaps the handler for
+    the whole process and would take the warnings of a job running meanwhile."""
+    from workbench.runtime.jobs import collected_warnings
+
+    with collected_warnings() as caught:
         value = fn(*args, **kwargs)
-    lines = []
-    for w in caught:
-        line = " ".join(str(w.message).split())
-        if line and line not in lines and not issubclass(w.category, DeprecationWarning):
-            lines.append(line)
-    return value, lines
+    return value, [line for line in caught if not line.startswith("DeprecationWarning")]
 
 
 #: a loader warning is shown as one line of at most this many characters (the list of 30 channels matched

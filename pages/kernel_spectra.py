@@ -11,6 +11,7 @@ from pages._ui import (
     config_form,
     failing_checks,
     job_status,
+    job_warnings,
     launch,
     models_for,
     runtime,
@@ -61,6 +62,7 @@ def _checks(result, key: str) -> None:
     if result.summary():
         st.info(result.summary())
     failing_checks(result, key)
+    job_warnings(result, key)
     with st.expander("Metrics, configuration and provenance"):
         st.json({"metrics": result.metrics, "config": result.config,
                  "provenance": result.to_json()["provenance"]}, expanded=False)
