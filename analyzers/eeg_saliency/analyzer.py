@@ -180,7 +180,7 @@ class EegSaliency(Analyzer):
     # `workbench sweep eeg_saliency --split`: the call with loso off as one cell, plus one cell per held-out
     # subject with loso on; merged into the single call's result (analyzers/eeg_saliency/loso_sweep.py)
     @classmethod
-    def split(cls, config: dict, seed: int, model: str, data: str | None) -> list[dict]:
+    def split(cls, config: dict, seed: int, model: str, data: str | None) -> list[dict] | None:
         return split_call(config, seed, model, data)
 
     @classmethod

@@ -96,12 +96,14 @@ def merge(config: dict, seed: int, parts: list[Result]) -> EegSaliencyResult:
     return out.result(EegSaliencyResult, NAME)
 
 
-def split_call(config: dict, seed: int, model: str, data: str | None) -> list[dict]:
-    """eeg_saliency's ``split`` hook: one cell for the call with loso off, then with loso on one cell per
-    held-out subject. The main cell runs the call's whole data id: over a data set the runner chunks and merges
-    it inside the cell exactly as a single call does (an analyzer may not import workbench.sweep's chunk cells)."""
-    main = [{"params": {"loso": False} if config["loso"] else {}, "seed": seed, "call": ""}]
-    return main + (split(config, seed, model, data) if config["loso"] else [])
+def split_call(config: dict, seed: int, model: str, data: str | None) -> list[dict] | None:
+    """eeg_saliency's ``split`` hook: with loso on, one cell for the call with loso off and one per held-out
+    subject; with loso off None (the sweep then splits the data set into chunks of samples). The main cell runs
+    the call's whole data id: over a data set the runner chunks and merges it inside the cell exactly as a single
+    call does (an analyzer may not import workbench.sweep's chunk cells)."""
+    if not config["loso"]:
+        return None  # nothing of its own to split: the sweep cuts the data set into chunks (workbench/sweep/split.py)
+    return [{"params": {"loso": False}, "seed": seed, "call": ""}, *split(config, seed, model, data)]
 
 
 def merge_call(config: dict, seed: int, parts: list[Result]) -> Result:

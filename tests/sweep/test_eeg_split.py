@@ -50,3 +50,15 @@ def test_the_protocol_alone_draws_its_figure(tmp_path):
                   SplitOptions(RunOptions("local", 1), out=tmp_path), hooks=LOSO)
     assert "show_signal" not in r.arrays
     assert [f.layout.title.text[:21] for f in r.figures()] == ["Leave-one-subject-out"]
+
+
+def test_without_loso_a_split_data_set_goes_in_chunks(tmp_path):
+    """eeg_saliency's split hook returns None without LOSO: the sweep then cuts the data set into the runner's
+    chunks (resumable, parallel), as for any per-sample analyzer, instead of one cell for the whole set."""
+    from analyzers.eeg_saliency.analyzer import EegSaliency
+    from workbench.sweep.split import SplitOptions, run_split
+
+    assert EegSaliency.split({"loso": False}, 0, "eeg_compact.synth", "eeg_synth.drowsy:test:0-39") is None
+    r = run_split("eeg_saliency", "eeg_compact.synth", "eeg_synth.drowsy:all:0-299",
+                  {"methods": "cam", "random_draws": 1}, how=SplitOptions(out=tmp_path / "s"))
+    assert r.info["split"]["cells"] == 3 and r.info["dataset"]["chunk_sizes"] == [128, 128, 44]  # the runner's

@@ -48,8 +48,9 @@ class Part:
 
 
 def hooks_of(analyzer: str, batch_size: int = 32):
-    """The analyzer class when it declares ``split`` and ``merge``; a per-sample analyzer's data set in chunks
-    of samples (workbench/sweep/chunks.py) otherwise; else a one-line ConfigError."""
+    """The analyzer class when it declares ``split`` and ``merge`` (a per-sample analyzer's ``split`` may return
+    None for a call it does not split itself: then its data set goes in chunks, as below); a per-sample
+    analyzer's data set in chunks of samples (workbench/sweep/chunks.py) otherwise; else a one-line ConfigError."""
     cls = get_analyzer(analyzer)
     if cls.per_sample and not callable(getattr(cls, "split", None)):
         from workbench.sweep.chunks import DataSetChunks
@@ -89,7 +90,13 @@ def run_split(analyzer: str, model: str | None, data: str | None, config: dict |
     hooks = hooks or hooks_of(analyzer, how.batch_size)
     # the runner's reading of the arguments (e.g. --data mnist1d fills transferability's dataset)
     full = to_dict(from_dict(cls.Config, config_values(cls, RunSpec(cls.name, model or "", data, dict(config or {})))))
-    parts = [p if isinstance(p, Part) else Part(**p) for p in hooks.split(dict(full), int(seed), model or "", data)]
+    raw = hooks.split(dict(full), int(seed), model or "", data)
+    if raw is None and cls.per_sample:  # "nothing of mine to split in this call": the data set's chunks, as for
+        from workbench.sweep.chunks import DataSetChunks  # any per-sample analyzer (eeg_saliency without LOSO)
+
+        hooks = DataSetChunks(cls, how.batch_size)
+        raw = hooks.split(dict(full), int(seed), model or "", data)
+    parts = [p if isinstance(p, Part) else Part(**p) for p in raw or []]
     if not parts:
         raise ConfigError(f"{cls.name} split this call into no cells", "check its config")
     spec = SweepSpec(cls.name, [model or ""], [data], {}, full, [int(seed)], device=how.device,
