@@ -135,8 +135,8 @@ def bake_parametrizations(net: nn.Module) -> list[str]:
     plain torch layer holding the current weight; returns the names replaced. The forward is unchanged, and the
     BatchNorm merge can then write the weight (it cannot write through a parametrization, which left EEGNet's
     bnorm_1 unmerged). Not ``parametrize.remove_parametrizations``: a deep copy shares the parametrized class with
-    the original, and removing deletes the property from that class, breaking the shared model. (The same idea as
-    analyzers/eeg_saliency/generic.py's own copy.)"""
+    the original, and removing deletes the property from that class, breaking the shared model. Used by the lrp
+    analyzer and eeg_saliency's generic LRP."""
     from torch.nn.utils import parametrize
 
     baked = []

@@ -128,10 +128,11 @@ def lrp(module: nn.Module, x: torch.Tensor, coef: torch.Tensor, epsilon: float) 
     from zennit.rules import Epsilon, Norm, Pass
     from zennit.types import Activation, AvgPool, Convolution
 
+    from analyzers._shared.canonizers import bake_parametrizations
     from analyzers._shared.lrp import applied, plan_canonization
 
     net = copy.deepcopy(module).eval()
-    _bake_parametrizations(net)
+    bake_parametrizations(net)  # EEGNet's max-norm conv becomes plain, so the BatchNorm after it can merge
     for p in net.parameters():
         p.requires_grad_(False)
     plan = plan_canonization(net)
@@ -151,32 +152,6 @@ def lrp(module: nn.Module, x: torch.Tensor, coef: torch.Tensor, epsilon: float) 
                               f"all {len(bns['all'])} BatchNorm layers merged by module order (checked), residual "
                               "additions unchecked") for p in problems]
     return rel.detach().float(), problems
-
-
-def _bake_parametrizations(net: nn.Module) -> None:
-    """Replace every parametrized conv / linear layer (braindecode's max-norm convolutions) of a private copy by a
-    plain torch layer holding the current weight: the forward is unchanged, and the BatchNorm merge can write the
-    weight (it cannot write through a parametrization, which left EEGNet's bnorm_1 unmerged). Not
-    ``parametrize.remove_parametrizations``: a deep copy shares the parametrized class with the original, and
-    removing deletes the property from that class, breaking the shared model."""
-    from torch.nn.utils import parametrize
-
-    for parent in list(net.modules()):
-        for name, m in list(parent.named_children()):
-            if not parametrize.is_parametrized(m):
-                continue
-            base = next((b for b in (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear) if isinstance(m, b)), None)
-            if base is None:
-                continue
-            new = base(m.in_features, m.out_features, m.bias is not None) if base is nn.Linear else base(
-                m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, m.groups,
-                m.bias is not None, m.padding_mode)
-            new = new.to(device=m.weight.device, dtype=m.weight.dtype)
-            with torch.no_grad():
-                new.weight.copy_(m.weight)
-                if m.bias is not None:
-                    new.bias.copy_(m.bias)
-            setattr(parent, name, new.train(m.training))
 
 
 def _batchnorms(net: nn.Module) -> dict:
