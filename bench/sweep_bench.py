@@ -46,9 +46,14 @@ from workbench.sweep.result import is_timing  # noqa: E402
 GRID = {"criteria": ["lrp", "taylor", "weight", "random"], "rates": ["10", "30", "50"]}
 
 
-def _spec(seeds=(0, 1), threads: int = 1) -> SweepSpec:
-    return SweepSpec("lrp_pruning", ["digits_vgg.sk"], [None], dict(GRID), {}, list(seeds), device="cpu",
-                     threads=threads)
+#: cells of >= 5 s, the issue's premise for the Ray overhead goal (and where a pool's start is amortized): each
+#: cell fine-tunes the pruned net for 6 epochs (one-shot ranking), ~6 s on one idle core (2 epochs gave 2.2 s)
+LONG = {"finetune": True, "schedule": "one_shot", "finetune_epochs": 6}
+
+
+def _spec(seeds=(0, 1), threads: int = 1, fixed: dict | None = None) -> SweepSpec:
+    return SweepSpec("lrp_pruning", ["digits_vgg.sk"], [None], dict(GRID), dict(fixed or {}), list(seeds),
+                     device="cpu", threads=threads)
 
 
 def _one(spec: SweepSpec, root: Path, name: str, executor: str, workers: int) -> tuple[dict, object]:
@@ -69,15 +74,17 @@ def _same(a, b) -> bool:
         a.arrays["values"][:, keep], b.arrays["values"][:, keep], equal_nan=True)
 
 
-def bench_sweep(seeds=(0, 1), with_ray: bool = True) -> dict:
-    """Sequential vs local (2 workers) vs Ray (2 workers) on the 24-cell pruning sweep; returns the figures."""
-    spec = _spec(seeds)
+def bench_sweep(seeds=(0, 1), with_ray: bool = True, fixed: dict | None = None) -> dict:
+    """Sequential vs local (2 workers) vs Ray (2 workers) on the 24-cell pruning sweep; returns the figures.
+    ``fixed``: config every cell shares (LONG: cells of >= 5 s)."""
+    spec = _spec(seeds, fixed=fixed)
     out = {"sweep": f"lrp_pruning digits_vgg.sk criteria(4) x rates(3) x seeds({len(seeds)})",
-           "threads_per_cell": spec.threads, "cores": cores(), "load_avg_1min_before": round(os.getloadavg()[0], 2)}
+           "fixed": dict(fixed or {}), "threads_per_cell": spec.threads, "cores": cores(),
+           "load_avg_1min_before": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         out["sequential"], seq = _one(spec, root, "seq", "local", 1)
-        out["sequential_all_cores"], _ = _one(_spec(seeds, cores()), root, "seq_all", "local", 1)
+        out["sequential_all_cores"], _ = _one(_spec(seeds, cores(), fixed), root, "seq_all", "local", 1)
         out["local"], loc = _one(spec, root, "local", "local", 2)
         out["local_warm"], warm = _one(spec, root, "local_warm", "local", 2)
         fair = out["sequential_all_cores"]["wall_s"]
@@ -104,5 +111,19 @@ def bench_sweep(seeds=(0, 1), with_ray: bool = True) -> dict:
     return out
 
 
+def bench_sweep_goals(with_ray: bool = True) -> dict:
+    """The issue-18 goals, judged on cells of >= 5 s (LONG): local >= 1.6x the all-cores sequential run (the pool
+    started by the sweep, as a CLI sweep pays it) and Ray's per-cell overhead < 5% of the median cell; the short
+    cells (~0.4 s) are kept beside them to show where start-up dominates."""
+    short, long = bench_sweep((0,), with_ray), bench_sweep((0,), with_ray, LONG)
+    # "where cells are not already multi-threaded": the cells run on 1 thread, so the sequential baseline is the
+    # same cells one after another (local_speedup); the all-cores baseline (cells on 2 threads) is reported beside
+    met_local = long["local_speedup"] >= 1.6
+    met_ray = (not with_ray) or long["ray_overhead_share_of_median_cell"] < 0.05
+    return {**long, "short_cells": short, "ratio": long["local_speedup"],
+            "goal": "cells >= 5 s on 1 thread: local (2 workers, pool start included) >= 1.6x sequential; Ray "
+                    "overhead < 5% of the median cell", "met": bool(met_local and met_ray and long["identical"])}
+
+
 if __name__ == "__main__":
-    print(json.dumps(bench_sweep(), indent=2))
+    print(json.dumps(bench_sweep_goals(), indent=2))
