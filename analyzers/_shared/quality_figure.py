@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from workbench.core.plots import esc
@@ -21,16 +22,18 @@ def _figure(arrays: dict, info: dict, labels: dict, kinds: tuple, title: str) ->
     frac = np.asarray(arrays["quality_fractions"])
     fig = make_subplots(rows=1, cols=2, subplot_titles=[t for _, t in kinds])
     names = [*info.get("quality_maps", []), "random"]
-    for k, name in enumerate(names):
+    palette = qualitative.Plotly
+    for k, name in enumerate(names):  # one colour per map in both panels; the legend names the panel and the AUC
         label = esc(labels.get(name, "random map" if name == "random" else name))
-        style = {"dash": "dash", "color": "gray"} if name == "random" else {}
+        style = {"dash": "dash", "color": "gray"} if name == "random" else {"color": palette[k % len(palette)]}
         for col, (kind, _) in enumerate(kinds, start=1):
             if f"quality_{kind}_{name}" not in arrays:
                 continue
             curve = np.asarray(arrays[f"quality_{kind}_{name}"]).mean(0)
             auc = float(np.mean(arrays[f"quality_{kind}_auc_{name}"]))
-            fig.add_trace(go.Scatter(x=frac, y=curve, mode="lines", name=f"{label} (AUC {auc:.3f})", line=style,
-                                     legendgroup=str(k)), row=1, col=col)
+            panel = kind.replace("road_", "").replace("_", " ")
+            fig.add_trace(go.Scatter(x=frac, y=curve, mode="lines", name=f"{label}, {panel} AUC {auc:.3f}",
+                                     line=style, legendgroup=str(k)), row=1, col=col)
     n = np.asarray(arrays[f"quality_{kinds[0][0]}_random"]).shape[0]
     fig.update_xaxes(title_text="fraction of pixels / features removed or inserted", range=[0, 1])
     fig.update_yaxes(title_text="probability of the explained class", row=1, col=1)

@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 
 from analyzers._shared.quality_figure import quality_figures
 from analyzers.eeg_saliency.texts import BN_TRAP_TEXT, FIXES_TEXT, NO_TRUTH_TEXT, WHY_TEXT
-from workbench.core.plots import bars, column_colorbar
+from workbench.core.plots import SIGNED_TICKS, bars, column_colorbar
 from workbench.core.result import Result
 
 __all__ = ["EegSaliencyResult", "FIXES_TEXT", "WHY_TEXT", "BN_TRAP_TEXT", "NO_TRUTH_TEXT"]
@@ -137,7 +137,8 @@ class EegSaliencyResult(Result):
         scaled: set[bool] = set()  # one colour bar per kind of scale (CAM's mean/RMS, the signed maps'), under its
         for j, (_, arr, cam) in enumerate(panels):  # first panel: the two scales differ and must not share a bar
             z = _norm(arr) if cam else arr / max(float(np.abs(arr).max()), 1e-30)
-            bar = column_colorbar(fig, j + 1, "CAM, mean/RMS scale" if cam else "signed, 0 = white") | {"y": -0.08}
+            bar = column_colorbar(fig, j + 1, "CAM, mean/RMS scale" if cam else "signed, 0 = white",
+                                  SIGNED_TICKS) | {"y": -0.08}
             fig.add_trace(go.Heatmap(z=z, x=time, y=names, zmin=-1, zmax=1, colorscale="Viridis" if cam
                                      else "RdBu_r", showscale=cam not in scaled, colorbar=bar), 1, j + 1)
             scaled.add(cam)

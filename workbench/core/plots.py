@@ -48,20 +48,27 @@ def overlay_grid(images: np.ndarray, maps: list[tuple[str, np.ndarray, bool]], r
                 z=z, zmin=-1 if signed else 0, zmax=1, zmid=0 if signed else None,
                 colorscale=DIVERGING if signed else "Inferno", opacity=opacity,
                 showscale=r == 0, hovertemplate="x=%{x} y=%{y}<br>%{z:.3f}<extra></extra>",
-                colorbar=column_colorbar(fig, c + 1, "signed, 0 = white" if signed else "0 .. 1")), r + 1, c + 1)
+                colorbar=column_colorbar(fig, c + 1, "signed, 0 = white" if signed else "0 .. 1",
+                                         SIGNED_TICKS if signed else UNSIGNED_TICKS)), r + 1, c + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)  # go.Image already pins aspect ratio and flips y
     fig.update_layout(title=esc(title), height=110 + 230 * n, margin={"l": 10, "r": 10, "t": 70, "b": 60})
     return fig
 
 
-def column_colorbar(fig: go.Figure, col: int, title: str) -> dict:
+#: explicit ticks: with plotly.js's automatic ones (0, 0.2, ... 1 on a wide bar) it drew a bottom title over them
+SIGNED_TICKS, UNSIGNED_TICKS = [-1, -0.5, 0, 0.5, 1], [0, 0.25, 0.5, 0.75, 1]
+
+
+def column_colorbar(fig: go.Figure, col: int, title: str, ticks: list | None = None) -> dict:
     """A horizontal colour bar under subplot column ``col`` (1-based, first row's axis): one scale per panel,
-    so a signed map's diverging bar never stands for a 0..1 map beside it."""
+    so a signed map's diverging bar never stands for a 0..1 map beside it. ``ticks``: tick values (the bar's
+    title sits under them)."""
     name = "xaxis" if col == 1 else f"xaxis{col}"
     lo, hi = fig.layout[name].domain or (0, 1)
     return {"orientation": "h", "x": (lo + hi) / 2, "xanchor": "center", "len": 0.9 * (hi - lo), "lenmode": "fraction",
-            "y": -0.01, "yanchor": "top", "thickness": 10, "title": {"text": title, "side": "bottom"}}
+            "y": -0.01, "yanchor": "top", "thickness": 10, "title": {"text": title, "side": "bottom"},
+            **({"tickvals": list(ticks)} if ticks is not None else {})}
 
 
 def bars(labels: list[str], values: list[float], title: str, *, threshold: float | None = None,
