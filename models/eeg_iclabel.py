@@ -32,7 +32,6 @@ import hashlib
 import importlib.util
 from pathlib import Path
 
-from workbench.core.errors import WeightsError
 from workbench.data.emotiv import pack  # noqa: F401 - the sheet layout lives with the data
 
 ICLABEL_CLASSES = ("brain", "muscle artifact", "eye blink", "heart beat", "line noise", "channel noise", "other")
@@ -93,16 +92,9 @@ def build():
 
 
 def load_weights(model):
-    """mne-icalabel's packaged weights, checked against the pinned sha256 first (the bytes checked are the
-    bytes loaded: read once)."""
-    import io
+    """The package's weights through the one pinned-checkpoint loader (sha256 first, read once, tensors only)."""
+    from workbench.io.weights import load_pinned_checkpoint
 
-    import torch
-
-    data = weights_file().read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
-    if sha != ICLABEL_SHA256:
-        raise WeightsError(f"mne-icalabel's ICLabelNet.pt has sha256 {sha[:16]}..., not the pinned "
-                           f"{ICLABEL_SHA256[:16]}...", "install mne-icalabel==0.10.0 (requirements.txt)")
-    model.net.load_state_dict(torch.load(io.BytesIO(data), weights_only=True, map_location="cpu"))
+    sd = load_pinned_checkpoint(weights_file(), ICLABEL_SHA256, "install mne-icalabel==0.10.0 (requirements.txt)")
+    model.net.load_state_dict(sd)
     return model.eval()

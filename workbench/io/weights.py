@@ -43,20 +43,27 @@ def refuse_unsafe_environment() -> None:
     os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
 
 
-def load_pinned_checkpoint(path: str | Path, sha256: str) -> dict:
-    """Load a zoo pickle checkpoint whose sha256 is pinned on its card (tensors only)."""
+def load_pinned_checkpoint(path: str | Path, sha256: str, fix: str = "the file was changed or replaced; reinstall it"
+                           ) -> dict:
+    """Load a pickle checkpoint whose sha256 is pinned on its card (tensors only): the zoo's own and those that
+    ship inside a pinned package (ICLabel, CREPE). The file is read once, bounded, and the bytes hashed are the
+    bytes loaded (no window for a swap between the check and the load). ``fix``: the hint on a mismatch."""
+    import io
+
     import torch
+
+    from workbench.io.safe import read_file
 
     refuse_unsafe_environment()
     p = Path(path)
     if not p.exists():
         raise WeightsError(f"checkpoint {p} is missing", "reinstall the package that ships it")
-    got = sha256_file(p)
+    data = read_file(p, limits.MAX_CHECKPOINT_BYTES, what="weights file", error=WeightsError)
+    got = hashlib.sha256(data).hexdigest()
     if got != sha256:
-        raise WeightsError(f"checkpoint {p.name} has sha256 {got[:16]}..., expected {sha256[:16]}...",
-                           "the file was changed or replaced; reinstall it")
+        raise WeightsError(f"checkpoint {p.name} has sha256 {got[:16]}..., expected {sha256[:16]}...", fix)
     try:
-        sd = torch.load(p, map_location="cpu", weights_only=True)
+        sd = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises UnpicklingError / RuntimeError variants
         raise WeightsError(f"checkpoint {p.name} refused by the safe loader ({type(e).__name__})") from None
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
