@@ -69,9 +69,8 @@ def _rename(text: str, names: dict[str, str] | None) -> str:
 
 
 def display(text: str) -> str:
-    """``text`` (a title, a data id) with every upload's server path replaced by the user's file name, and
-    no dangling separator (a result without a data id)."""
-    return re.sub(r"(\s*·\s*)+$", "", _rename(text, None))
+    """``text`` (a title, a data id) with every upload's server path replaced by the user's file name."""
+    return _rename(text, None)
 
 
 def collect_warnings(fn: Callable, *args, **kwargs):

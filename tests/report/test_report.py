@@ -109,6 +109,7 @@ def test_titles_without_a_data_id_end_without_a_dangling_separator():
                          arrays={}, info={"criteria": ["lrp", "weight"]})
     assert r.title == "lrp_pruning · digits_vgg.sk · lrp, weight"
     bare = Result("kernel_spectra", model="m", data="", config={}, metrics={}, checks=[], arrays={})
+    assert bare.title == "kernel_spectra · m"  # the base title leaves the missing part out
     html = render_report([r, bare])
     heads = [h.split("\n")[0].strip() for h in html.split("<h2>")[1:] if h[:1].isdigit()]
     assert heads == ["1. lrp_pruning · digits_vgg.sk · lrp, weight", "2. kernel_spectra · m"], heads

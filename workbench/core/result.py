@@ -155,7 +155,8 @@ class Result:
 
     @property
     def title(self) -> str:
-        return f"{self.analyzer} · {self.model} · {self.data}"
+        """"analyzer · model · data", leaving out a part the run has not (e.g. no data id: no dangling "·")."""
+        return " · ".join(str(p) for p in (self.analyzer, self.model, self.data) if p)
 
     def figures(self) -> list:
         """Plotly figures built from stored arrays only. Subclasses override."""

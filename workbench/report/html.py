@@ -12,7 +12,6 @@ import datetime as _dt
 import functools
 import hashlib
 import json
-import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -81,7 +80,6 @@ def _view(r: Result, index: int, templates: dict[str, dict], names: dict[str, st
     title = r.title
     for data_id, name in names.items():  # an upload's server path: the name of the file the user uploaded
         title = title.replace(data_id, name)
-    title = re.sub(r"(\s*·\s*)+$", "", title)  # a result without a data id: no dangling separator
     prov = r.to_json()["provenance"]
     return {"title": title, "summary": r.summary(), "passed": r.passed,
             "checks": [{**c.to_dict(), "value": _fmt(c.value), "threshold": _fmt(c.threshold)}
