@@ -125,7 +125,8 @@ def _iclabel_card() -> ModelCard:
                     "logit of ICLabel's 4 views (ICLabel averages their probabilities; the labels agree on the Emotiv "
                     "components).",
         licence="BSD-3-Clause (mne-icalabel; ICLabel weights)", citation=ic.CITE_ICLABEL,
-        extra={"package": "mne-icalabel==0.10.0"})
+        # input_layout: analyzers that read the sheet's parts (eeg_saliency) recognise the card by it, not by its id
+        extra={"package": "mne-icalabel==0.10.0", "input_layout": "iclabel_sheet"})
 
 
 def all_cards() -> list[ModelCard]:

@@ -60,7 +60,7 @@ def models_for(analyzer, *, available: bool = True) -> list:
     """Zoo cards an analyzer can run on: its kinds and tasks, weights available (unless asked otherwise)."""
     tasks = getattr(analyzer, "tasks", ("classification",))
     archs = getattr(analyzer, "architectures", ())
-    return [c for c in visible_cards() if c.kind in analyzer.supports and c.task in tasks
+    return [c for c in visible_cards() if analyzer.accepts(c) and c.task in tasks
             and (not archs or c.architecture in archs) and (not available or c.status(c).get("available"))]
 
 

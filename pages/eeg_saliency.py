@@ -6,6 +6,7 @@ and, on request, leave-one-subject-out accuracy. Nothing is computed here."""
 import streamlit as st
 
 from analyzers.eeg_saliency.result import FIXES_TEXT, WHY_TEXT
+from analyzers.eeg_saliency.sheet_layout import is_sheet
 from pages._ui import clear_error, config_form, job_status, launch, models_for, render_result, runtime
 from pages._uploads import display, eeg_path, eeg_upload
 from workbench.core.analyzer import get_analyzer
@@ -16,6 +17,9 @@ KEY = "eeg_saliency"
 SYNTH = "eeg_synth.drowsy"
 PAPER_MODEL = "eeg_compact.synth"  # Cui et al.'s compact network trained on the synthetic set: the default
 SHOWN = ("methods", "bn_mode", "window", "loso")
+ICA = "emotiv.ica"  # ICLabel's inputs: the real Emotiv recording's ICA components as feature sheets
+SHEET_SKIP = ("bn_mode", "loso", "loso_epochs", "loso_lr", "loso_folds", "variants", "cam_layer", "top_n", "radius",
+              "lrp_epsilon", "readout", "dilate", "quality_randomization")  # Cui's layout or planted truth only
 runtime()
 analyzer = get_analyzer(KEY)
 st.title("EEG saliency")
@@ -30,8 +34,23 @@ if not ready:
     st.stop()
 ids = list(ready)
 model_id = st.selectbox("Model", ids, index=ids.index(PAPER_MODEL) if PAPER_MODEL in ids else 0,
-                        help="EEG cards of the zoo (30 channels, 3 s at 128 Hz); the default is Cui et al.'s network, "
-                             "the one the paper's filters, BatchNorm trap and LOSO protocol are defined for")
+                        help="EEG cards of the zoo (30 channels, 3 s at 128 Hz) and ICLabel (iclabel.mne: ICA "
+                             "components as feature sheets); the default is Cui et al.'s network, the one the "
+                             "paper's filters, BatchNorm trap and LOSO protocol are defined for")
+SHEET = is_sheet(ready[model_id])
+
+
+def _components() -> tuple[str, int]:
+    """ICLabel: every ICA component of the Emotiv recording, one shown in detail (mne-icalabel's label beside it)."""
+    samples = get_samples(ICA)
+    st.caption(f"Data: `{ICA}`, the {len(samples)} ICA components of the real Emotiv recording (spkit), as ICLabel's "
+               "feature sheets: topomap, power spectrum (1-100 Hz), autocorrelation (10-1000 ms). No ground truth: "
+               "the checks are LRP conservation, IG completeness and the randomization control.")
+    options = [-1] + list(range(len(samples)))
+    window = st.selectbox("Component shown in detail", options, key=f"{KEY}.component",
+                          format_func=lambda i: "first component labelled eye blink" if i < 0 else
+                          f"{samples[i].id} (mne-icalabel: {samples[i].meta.get('mne_icalabel_label', '?')})")
+    return ICA, window
 
 
 def _synthetic() -> tuple[str, int]:
@@ -64,21 +83,27 @@ def _recording() -> tuple[str | None, int]:
 
 left, right = st.columns(2)
 with left:
-    source = st.radio("Data", ["synthetic drowsiness EEG", "a recording"], horizontal=True)
-    data_id, window = _synthetic() if source.startswith("synthetic") else _recording()
+    if SHEET:
+        data_id, window = _components()
+    else:
+        source = st.radio("Data", ["synthetic drowsiness EEG", "a recording"], horizontal=True)
+        data_id, window = _synthetic() if source.startswith("synthetic") else _recording()
 with right:
-    methods = st.multiselect("Methods", analyzer.Config.__dataclass_fields__["methods"].metadata["choices"],
-                             default=["cam", "lrp", "ig"],  # short chips: long ones are cut off in a column
+    choices = [m for m in analyzer.Config.__dataclass_fields__["methods"].metadata["choices"]
+               if not SHEET or m != "cam"]  # Grad-CAM has no spatial map on ICLabel's sheet
+    methods = st.multiselect("Methods", choices, default=choices, key=f"{KEY}.methods.{SHEET}",
                              format_func={"cam": "CAM (paper)", "lrp": "LRP", "ig": "Int. Gradients"}.get,
                              help="CAM (paper): the paper's class activation map variant; LRP: layer-wise "
                                   "relevance propagation (zennit); Int. Gradients: Integrated Gradients (captum)")
-    bn_mode = st.radio("BatchNorm statistics", ["frozen", "batch"], horizontal=True,
-                       help="frozen: population statistics, a window's map does not depend on its batch; batch: "
-                            "the paper's test-time behaviour (statistics of the analysed windows)")
-    loso = st.checkbox("Leave-one-subject-out protocol", help="trains one network per subject (11 on the synthetic "
-                                                               "set, about a minute or two on a CPU)")
+    bn_mode, loso = "frozen", False
+    if not SHEET:  # Cui et al.'s layout only
+        bn_mode = st.radio("BatchNorm statistics", ["frozen", "batch"], horizontal=True,
+                           help="frozen: population statistics, a window's map does not depend on its batch; batch: "
+                                "the paper's test-time behaviour (statistics of the analysed windows)")
+        loso = st.checkbox("Leave-one-subject-out protocol", help="trains one network per subject (11 on the "
+                                                                   "synthetic set, about a minute or two on a CPU)")
 with st.expander("Advanced settings"):
-    values = config_form(analyzer.Config, KEY, skip=SHOWN)
+    values = config_form(analyzer.Config, KEY, skip=SHOWN + (SHEET_SKIP if SHEET else ()))
 
 if st.button("Run EEG saliency", type="primary", disabled=not (data_id and methods)):
     clear_error(KEY)

@@ -32,7 +32,7 @@ def _live(live: dict) -> None:
         st.plotly_chart(fit(fig), key=f"live.{KEY}.{i}", width="stretch")
 
 
-cards = [c for c in list_cards() if c.kind in analyzer.supports and "training_data" in c.extra]
+cards = [c for c in list_cards() if analyzer.accepts(c) and "training_data" in c.extra]
 ready = {c.id: c for c in cards if c.status(c).get("available")}
 if not ready:
     st.warning("No trainable model is available yet: the model zoo has not been built on this server.")

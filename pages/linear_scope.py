@@ -33,7 +33,7 @@ st.markdown("Every ReLU mask, max-pool index and normalization statistic is froz
 
 
 def _cards(task: str) -> dict:
-    cards = [c for c in visible_cards() if c.kind in analyzer.supports and c.task == task
+    cards = [c for c in visible_cards() if analyzer.accepts(c) and c.task == task
              and not c.id.startswith("toy_")]
     return {c.id: c for c in cards if c.status(c).get("available")}
 

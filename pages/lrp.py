@@ -26,7 +26,7 @@ explain_tab, prune_tab = st.tabs(["Explain", "Prune"])
 
 
 def _ready(analyzer, need_data: bool = False) -> dict:
-    cards = [c for c in visible_cards() if c.kind in analyzer.supports and getattr(c, "task", "classification")
+    cards = [c for c in visible_cards() if analyzer.accepts(c) and getattr(c, "task", "classification")
              == "classification" and (not need_data or "training_data" in c.extra)]
     return {c.id: c for c in cards if c.status(c).get("available")}
 

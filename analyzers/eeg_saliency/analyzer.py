@@ -25,6 +25,7 @@ from analyzers.eeg_saliency.loso_sweep import merge_call, protocol_findings, spl
 from analyzers.eeg_saliency.quality import quality as _quality
 from analyzers.eeg_saliency.result import METHODS, EegSaliencyResult
 from analyzers.eeg_saliency.scores import bn_trap, select_windows, truth_for
+from analyzers.eeg_saliency.sheet_layout import is_sheet
 from analyzers.eeg_saliency.topo import topomaps
 from workbench.core import Analyzer, option, register_analyzer
 from workbench.core.errors import ConfigError
@@ -154,7 +155,9 @@ class EegSaliency(Analyzer):
                    "CAM variant on their compact network (Grad-CAM on any other, e.g. braindecode's EEGNet), LRP and "
                    "Integrated Gradients on the same windows, scored against planted alpha bursts where the data "
                    "has them, with a randomization control, an optional quality panel (deletion/insertion), band "
-                   "relevance, scalp topomaps, and on Cui's network its filters, the BatchNorm trap and LOSO.")
+                   "relevance, scalp topomaps, and on Cui's network its filters, the BatchNorm trap and LOSO. On "
+                   "ICLabel (iclabel.mne, ICA components of a recording): which scalp regions, frequencies and lags "
+                   "drove its label.")
     paper = "Cui et al., IEEE TNNLS 2023; Adebayo et al. 2018"
     Config = EegSaliencyConfig
     result_class = EegSaliencyResult
@@ -169,13 +172,14 @@ class EegSaliency(Analyzer):
     sample_arrays = ("probs", "pred", "labels", "subjects", "index", "evaluated", "burst_fraction", "scores_*",
                      "random_scores_*", "band_relevance", "bn_*_prob", "variant_scores", "ids", "quality_deletion_*",
                      "quality_insertion_*", "quality_gini_*", "quality_support_*", "quality_emprt_*",
-                     "quality_entropy_*", "quality_logit_*")
+                     "quality_entropy_*", "quality_logit_*", "ic_*")  # ic_*: ICLabel sheets (iclabel_run.py)
     aggregate = {"n_windows": "sum", "n_evaluated": "sum", "bn_trap_max_prob_shift": "max",
                  "bn_frozen_max_prob_shift": "max", "batch_independent_predictions": "max",
                  "ig_completeness_gap": "max", "loso_*": "first", "filter_*": "first", "show_*": "first",
                  "topo_*": "first", "random_*_example": "first", "channel_relevance_*": "first",
                  "band_relevance_by_class": "first", "cam_*": "first", "*randomization_rank_corr": "max",
-                 "quality_fractions": "first", "quality_nonfinite_*": "sum"}
+                 "quality_fractions": "first", "quality_nonfinite_*": "sum", "lrp_conservation_min": "min",
+                 "lrp_conservation_max": "max", "ig_completeness_gap_max": "max", "iclabel_*": "first"}
 
     # `workbench sweep eeg_saliency --split`: the call with loso off as one cell, plus one cell per held-out
     # subject with loso on; merged into the single call's result (analyzers/eeg_saliency/loso_sweep.py)
@@ -187,7 +191,15 @@ class EegSaliency(Analyzer):
     def merge(cls, config: dict, seed: int, parts: list) -> EegSaliencyResult:
         return merge_call(config, seed, parts)
 
+    @classmethod
+    def accepts(cls, card) -> bool:  # also ICLabel's feature sheets (kind image2d; analyzers/eeg_saliency/iclabel_*.py)
+        return super().accepts(card) or is_sheet(card)
+
     def run(self, model, data, config, ctx):
+        if is_sheet(model.card):
+            from analyzers.eeg_saliency.iclabel_run import run_sheet
+
+            return run_sheet(self.name, model, data, config, ctx, EegSaliencyResult)
         methods = [m.strip() for m in config.methods.split(",")]
         w = _windows(model, data, config, ctx)
         if not w.cui and (config.variants or config.loso):

@@ -75,6 +75,9 @@ class EegSaliencyResult(Result):
         return ch if len(ch) == c else [f"ch{i}" for i in range(c)]
 
     def figures(self) -> list:
+        if self.info.get("layout") == "iclabel_sheet":  # ICLabel's feature sheets: analyzers/eeg_saliency/iclabel_*
+            from analyzers.eeg_saliency.iclabel_figures import figures
+            return figures(self)
         if "show_signal" not in self.arrays:  # e.g. the protocol alone, merged from LOSO's fold cells
             return [fig for fig in (self._loso(),) if fig is not None]
         figs = [self._traces(m) for m in self.methods[:1]]
@@ -361,6 +364,9 @@ class EegSaliencyResult(Result):
         return out
 
     def summary(self) -> str:
+        if self.info.get("layout") == "iclabel_sheet":
+            from analyzers.eeg_saliency.iclabel_figures import summary
+            return summary(self)
         m = self.metrics
         parts = [f"{int(m.get('n_windows', 0))} windows analysed"
                  + (f", accuracy {m['accuracy']:.3f}" if "accuracy" in m else "") + "."]

@@ -112,6 +112,13 @@ class Analyzer:
         raise NotImplementedError
 
     @classmethod
+    def accepts(cls, card: Any) -> bool:
+        """Whether ``card``'s kind suits this analyzer: one of ``supports`` by default. An analyzer that also takes
+        some cards of another kind (identified by what the card declares, never by its id) widens this; every
+        model filter (the runner, the pages' pickers) asks it rather than reading ``supports``."""
+        return card.kind in cls.supports
+
+    @classmethod
     def describe(cls) -> dict:
         return {"name": cls.name, "title": cls.title, "description": cls.description,
                 "paper": cls.paper, "supports": list(cls.supports), "tasks": list(cls.tasks),

@@ -186,7 +186,7 @@ def run(spec: RunSpec, ctx: RunContext | None = None) -> Result:
             result = cls().run(None, None, config, ctx)
         return _stamp(result, cls, config, None, str(getattr(config, "dataset", "") or ""), "", ctx, spec.seed, t0)
     card = spec.card if spec.card is not None else lookup_card(spec.model)
-    if card.kind not in cls.supports:
+    if not cls.accepts(card):
         raise UnsupportedModelError(f"{cls.name} does not support {card.kind} models like {card.id}",
                                     f"it supports {', '.join(cls.supports)}")
     if card.task not in cls.tasks:

@@ -51,7 +51,7 @@ def _cards(spec: SweepSpec) -> tuple[dict, dict, bool]:
                 raise ConfigError(f"{cls.name} needs a model", "give --model ID (see `workbench zoo list`)")
             continue
         card = lookup_card(model)
-        if card.kind not in cls.supports:
+        if not cls.accepts(card):
             raise UnsupportedModelError(f"{cls.name} does not support {card.kind} models like {card.id}",
                                         f"it supports {', '.join(cls.supports)}")
         sha = card.status(card).get("sha256") or card.sha256
