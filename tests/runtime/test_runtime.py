@@ -45,6 +45,16 @@ def test_oom_halves_the_batch_and_keeps_results():
     assert torch.equal(out, torch.arange(10.0) * 2) and ctx.batch_size == 4 and seen[:3] == [10, 8, 4]
 
 
+def test_progress_counts_samples_not_chunk_ends():
+    """13 samples in chunks of 4: the last report says 13/13 and the fraction never passes 1."""
+    reports = []
+    ctx = RunContext(on_progress=lambda f, msg: reports.append((f, msg)))
+    ctx.batch_size = 4
+    run_batched(lambda c: c, torch.zeros(13), ctx, label="IG")
+    assert [m for _, m in reports] == ["IG 4/13", "IG 8/13", "IG 12/13", "IG 13/13"]
+    assert max(f for f, _ in reports) <= 1.0
+
+
 def test_other_errors_are_not_retried():
     with pytest.raises(ValueError):
         run_batched(lambda c: (_ for _ in ()).throw(ValueError("boom")), torch.zeros(4), RunContext())

@@ -35,7 +35,7 @@ def run_batched(fn: Callable, x, ctx, *, start: float = 0.0, stop: float = 1.0, 
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
             continue
-        i += size
+        i = min(i + size, n)  # the last chunk may be short: never report 16/13
         if report:
             ctx.progress(start + (stop - start) * i / n, f"{label} {i}/{n}".strip())
     ctx.batch_size = size  # remember what fit
