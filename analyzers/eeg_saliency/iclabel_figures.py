@@ -65,11 +65,13 @@ def prediction_table(r) -> go.Figure:
             "P": [f"{p.max():.2f}" for p in probs], "next": second,
             "mne-icalabel": [m or "-" for m in mne], "same": ["yes" if m == o else ("-" if not m else "NO")
                                                              for m, o in zip(mne, ours, strict=False)]}
-    fig = go.Figure(go.Table(header={"values": list(cols)}, cells={"values": list(cols.values())}))
+    # fixed row heights, so the figure height below fits every row (plotly.js scrolls a table that overflows)
+    fig = go.Figure(go.Table(header={"values": list(cols), "height": 28},
+                             cells={"values": list(cols.values()), "height": 24}))
     agree = r.metrics.get("agreement_with_mne_icalabel")
     fig.update_layout(title="ICLabel's prediction per ICA component (mean logit of its 4 views, softmax) beside "
                             "mne-icalabel's own label" + (f": {agree:.0%} agree" if agree is not None else ""),
-                      height=100 + 21 * len(probs), margin={"l": 10, "r": 10, "t": 60, "b": 10})
+                      height=110 + 28 + 24 * len(probs), margin={"l": 10, "r": 10, "t": 60, "b": 10})
     return fig
 
 
