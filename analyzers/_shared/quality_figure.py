@@ -14,7 +14,7 @@ from workbench.core.plots import esc
 PANELS = ((("deletion", "Deletion (lower AUC is better)"), ("insertion", "Insertion (higher AUC is better)")),
           (("road_morf", "ROAD, most relevant first (lower AUC is better)"),
            ("road_lerf", "ROAD, least relevant first (higher AUC is better)")))
-TITLES = ("Faithfulness: deletion and insertion curves (removed pixels set to the baseline)",
+TITLES = ("Faithfulness: deletion and insertion curves (removed pixels / samples set to the baseline)",
           "Faithfulness: ROAD curves (removed pixels imputed from their neighbours, plus noise)")
 
 

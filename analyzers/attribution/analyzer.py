@@ -29,6 +29,9 @@ from analyzers.attribution.methods import (
     predicted,
 )
 from analyzers.attribution.result import METHODS, AttributionResult
+from analyzers.attribution.signal import blur as _blur_signal
+from analyzers.attribution.signal import gradcam_layer as _signal_gradcam_layer
+from analyzers.attribution.signal import signal_info
 from workbench.core import Analyzer, option, register_analyzer
 from workbench.core.errors import ConfigError, UnsupportedModelError
 
@@ -47,16 +50,19 @@ class AttributionConfig:
                                "while the completeness gap is over 1%, up to ig_max_steps", min=4, max=1024)
     ig_max_steps: int = option(512, "bound of IG's step doubling; at or below n_steps no doubling happens",
                                min=4, max=4096)
-    baseline: str = option("zero", "IG/occlusion baseline in model-input space",
+    baseline: str = option("zero", "IG/occlusion baseline in model-input space (blur: a box blur of the picture, "
+                                   "or a moving average of the signal, over 1/8 of the input's side)",
                            choices=("zero", "blur"))
-    gradcam_layer: str = option("", "module name for Grad-CAM; empty = the card's first layer of interest")
-    occlusion_window: int = option(0, "occlusion patch side in pixels; 0 = input side / 8", min=0, max=512)
-    occlusion_stride: int = option(0, "occlusion stride in pixels; 0 = window / 2", min=0, max=512)
+    gradcam_layer: str = option("", "module name for Grad-CAM; empty = the card's first layer of interest (signals: "
+                                    "the first one whose output keeps a time axis, else the deepest such conv)")
+    occlusion_window: int = option(0, "occlusion patch side in pixels (pictures) or window in samples (signals); "
+                                      "0 = input side / 8", min=0, max=512)
+    occlusion_stride: int = option(0, "occlusion stride in pixels or samples; 0 = window / 2", min=0, max=512)
     sanity_check: bool = option(True, "run the model-randomization sanity check (Adebayo et al.)")
     quality: bool = option(False, "quality panel: deletion/insertion AUC of every map against a random map, Gini "
                                   "sparseness and effective support (2 x (1/quality_step + 1) forwards per sample "
                                   "and map)", label="Quality panel")
-    quality_step: float = option(0.05, "quality panel: fraction of the pixels removed/inserted per step",
+    quality_step: float = option(0.05, "quality panel: fraction of the pixels (or samples) removed/inserted per step",
                                  min=0.01, max=0.5)
     quality_road: bool = option(False, "quality panel: add ROAD curves (Rong et al. 2022: removed pixels imputed "
                                        "from their neighbours plus noise, not set to a baseline; pictures only)")
@@ -69,6 +75,8 @@ class AttributionConfig:
 
 
 def _blur(x: torch.Tensor) -> torch.Tensor:
+    if x.dim() == 3:  # a signal (N, C, T)
+        return _blur_signal(x)
     k = max(3, (x.shape[-1] // 8) | 1)
     return torch.nn.functional.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False)
 
@@ -170,13 +178,13 @@ def _explainers(methods: list[str], layer_name: str, s: Setup, ig_steps, ctx) ->
 class Attribution(Analyzer):
     name = "attribution"
     title = "Attribution maps"
-    description = ("Which input pixels drive a class score: Integrated Gradients, Saliency, Input x "
-                   "Gradient, Grad-CAM and Occlusion (captum), with IG completeness and a "
+    description = ("Which input pixels (or signal samples) drive a class score: Integrated Gradients, "
+                   "Saliency, Input x Gradient, Grad-CAM and Occlusion (captum), with IG completeness and a "
                    "model-randomization sanity check.")
     paper = "Sundararajan et al. 2017; Selvaraju et al. 2017; Adebayo et al. 2018"
     Config = AttributionConfig
     result_class = AttributionResult
-    supports = ("image2d",)
+    supports = ("image2d", "signal1d")
     libraries = ("captum", "scipy")
     smoke_config = {"method": "integrated_gradients,saliency,grad_cam"}
     headline_check = None
@@ -190,9 +198,14 @@ class Attribution(Analyzer):
     def run(self, model, data, config, ctx):
         methods = [m.strip() for m in config.method.split(",")]
         module, card, x = model.module, model.card, data.x
-        layer_name, layer = _gradcam_layer(module, card, config.gradcam_layer) \
-            if "grad_cam" in methods else ("", None)
+        gc_name = config.gradcam_layer
+        if "grad_cam" in methods and x.dim() == 3:  # a signal: the deepest conv that keeps a time axis
+            gc_name = _signal_gradcam_layer(module, card, gc_name, x)
+        layer_name, layer = _gradcam_layer(module, card, gc_name) if "grad_cam" in methods else ("", None)
         window = config.occlusion_window or max(2, x.shape[-1] // 8)
+        if "occlusion" in methods and window > min(x.shape[2:]):  # captum would fail with an AssertionError
+            raise ConfigError(f"occlusion_window {window} is larger than the input "
+                              f"({' x '.join(str(d) for d in x.shape[2:])})", f"use at most {min(x.shape[2:])}")
         setup = Setup(x, None, torch.zeros_like(x) if config.baseline == "zero" else _blur(x), config,
                       window, config.occlusion_stride or max(1, window // 2))
         bar = Progress(0.05, 0.9 / (len(methods) * (2 if config.sanity_check else 1)))
@@ -228,6 +241,8 @@ class Attribution(Analyzer):
                         class_names_top5=[[name(j) for j in p.argsort(descending=True)[:5]] for p in probs],
                         target_names=[name(t) for t in target], trained=bool(card.trained),
                         top5=probs[0].argsort(descending=True)[:5].tolist())
+        if x.dim() == 3:
+            out.info.update(signal_info(card, target, probs.argmax(1)))
         return out.result(AttributionResult, "attribution")
 
     @staticmethod

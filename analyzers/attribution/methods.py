@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import torch
 
 IG_CHUNK = 16  # path steps per forward call, at least: the cancel/progress granularity of IG on large batches
@@ -30,10 +31,10 @@ OCCLUSION_PER_EVAL = 16
 
 @dataclass(frozen=True)
 class Setup:
-    """What every method call on a batch shares. ``x`` (N, C, H, W) float32 or float64, ``target`` (N,)
-    int64 or None (the methods that predict it, :data:`PREDICTING`, take it from their own forward with
+    """What every method call on a batch shares. ``x`` (N, C, H, W) or a signal (N, C, T), float32 or float64,
+    ``target`` (N,) int64 or None (the methods that predict it, :data:`PREDICTING`, take it from their own forward with
     :func:`resolve_target`), ``baseline`` like ``x``; ``cfg`` the analyzer's config (``n_steps`` read by IG);
-    ``window``/``stride`` of occlusion in pixels."""
+    ``window``/``stride`` of occlusion in pixels (pictures) or samples (signals)."""
 
     x: torch.Tensor
     target: torch.Tensor
@@ -143,22 +144,37 @@ def input_x_gradient(module, layer, x: torch.Tensor, s: Setup) -> torch.Tensor:
 
 def grad_cam(module, layer, x: torch.Tensor, s: Setup) -> torch.Tensor:
     """Selvaraju et al.: ReLU(sum_c mean_hw(d f_t / d A_c) A_c), bilinearly upsampled to the input (captum's
-    LayerGradCam + LayerAttribution.interpolate, same operations)."""
+    LayerGradCam + LayerAttribution.interpolate, same operations). A signal ``x`` (N, C, T): the layer's time
+    axis (a Conv1d's (N, C', L), or a "time x 1" Conv2d's (N, C', L, 1) as in CREPE) linearly upsampled to T."""
     g, a = _target_grad(module, x, s, layer=layer)
     cam = torch.relu((g.mean(tuple(range(2, g.dim())), keepdim=True) * a).sum(1, keepdim=True))
+    if x.dim() == 3:
+        return torch.nn.functional.interpolate(time_axis(cam.detach()), x.shape[-1], mode="linear")
     return torch.nn.functional.interpolate(cam.detach(), tuple(x.shape[-2:]), mode="bilinear")
+
+
+def time_axis(a: torch.Tensor) -> torch.Tensor:
+    """A layer output (N, C, L) or (N, C, L, 1) / (N, C, 1, L) -> (N, C, L): the one axis that is time. Raises
+    ConfigError for a layer with no such axis (two spatial axes over 1, or none)."""
+    spatial = [d for d in a.shape[2:] if d > 1]
+    if len(spatial) > 1 or a.dim() < 3:
+        from workbench.core.errors import ConfigError
+
+        raise ConfigError(f"a layer output of shape {tuple(a.shape)} has no single time axis for Grad-CAM",
+                          "name a convolution over time with gradcam_layer=NAME")
+    return a.reshape(a.shape[0], a.shape[1], -1)
 
 
 def occlusion(module, layer, x: torch.Tensor, s: Setup) -> torch.Tensor:
     from captum.attr import Occlusion
 
-    c = x.shape[1]
-    return Occlusion(module).attribute(x, (c, s.window, s.window), strides=(c, s.stride, s.stride),
+    c, sides = x.shape[1], x.dim() - 2  # a window over time (signals) or a square patch (pictures)
+    return Occlusion(module).attribute(x, (c,) + (s.window,) * sides, strides=(c,) + (s.stride,) * sides,
                                        baselines=s.baseline, target=s.target,
                                        perturbations_per_eval=OCCLUSION_PER_EVAL)
 
 
-#: method name -> fn(module, layer, x (n, C, H, W) requiring grad, Setup) -> (n, C|1, H, W) attribution
+#: method name -> fn(module, layer, x (n, C, H, W) or (n, C, T) requiring grad, Setup) -> (n, C|1, ...) attribution
 IMPLEMENTATIONS: dict[str, Callable] = {
     "integrated_gradients": integrated_gradients, "saliency": saliency, "input_x_gradient": input_x_gradient,
     "grad_cam": grad_cam, "occlusion": occlusion}
@@ -193,8 +209,8 @@ class Recorder(torch.nn.Module):
 
 
 def attribute(method: str, module, layer, s: Setup) -> torch.Tensor:
-    """One method on one chunk. s.x: (n, C, H, W) -> (n, H, W) channels summed; float64 stays float64
-    (reference tests), anything else becomes float32."""
+    """One method on one chunk. s.x: (n, C, H, W) -> (n, H, W), or a signal (n, C, T) -> (n, T), channels summed;
+    float64 stays float64 (reference tests), anything else becomes float32."""
     x = s.x.detach().requires_grad_(True)
     a = IMPLEMENTATIONS[method](module, layer, x, s).detach().sum(1)
     return a if a.dtype == torch.float64 else a.float()
@@ -206,6 +222,6 @@ def expected_calls(method: str, s: Setup) -> int:
     if method == "integrated_gradients":
         return n * -(-s.cfg.n_steps // ig_steps_per_call(n))
     if method == "occlusion":
-        cells = [-(-(side - s.window) // s.stride) + 1 for side in s.x.shape[-2:]]
-        return n * (1 + -(-cells[0] * cells[1] // OCCLUSION_PER_EVAL))
+        cells = [-(-(side - s.window) // s.stride) + 1 for side in s.x.shape[2:]]
+        return n * (1 + -(-int(np.prod(cells)) // OCCLUSION_PER_EVAL))
     return n

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from analyzers._shared.quality_figure import quality_figures
+from analyzers.attribution.signal_figures import row_titles, signal_grid
 from workbench.core.plots import bars, overlay_grid
 from workbench.core.result import Result
 
@@ -18,7 +19,13 @@ MAX_ROWS = 4
 
 class AttributionResult(Result):
     """Arrays: ``input_display`` (N, H, W, 3), ``attr_<method>`` (N, H, W), ``rand_<method>``,
-    ``probs`` (N, classes), ``target`` (N,), ``completeness_gap`` (N,)."""
+    ``probs`` (N, classes), ``target`` (N,), ``completeness_gap`` (N,). A signal model's: ``input_display``
+    (N, C, T) and maps (N, T), with ``info["sampling_rate"]`` (Hz or None) and, on a pitch model,
+    ``info["pitch_hz"]`` (N,) (signal_figures.py draws them)."""
+
+    @property
+    def is_signal(self) -> bool:
+        return np.asarray(self.arrays.get("input_display", np.zeros((0, 1, 1, 3)))).ndim == 3
 
     @property
     def methods(self) -> list[str]:
@@ -36,20 +43,14 @@ class AttributionResult(Result):
         n = min(MAX_ROWS, self.arrays["input_display"].shape[0])
         maps = [(LABELS[m], self.arrays[f"attr_{m}"][:n], SIGNED[m]) for m in self.methods]
         untrained = "" if self.info.get("trained", True) else " — UNTRAINED model (random weights)"
+        if self.is_signal:
+            return self._signal_figures(n, maps, untrained)
         figs = [overlay_grid(self.arrays["input_display"][:n], maps, self._row_titles(n),
                              f"Attribution maps for the explained class{untrained}")]
-        probs = self.arrays["probs"][0]
-        order = np.argsort(-probs)[:5]
-        names = self.info.get("class_names_top5", [[str(int(j)) for j in order]])[0]
-        labels = [f"{nm} ({int(j)})" for nm, j in zip(names, order, strict=False)]
-        figs.append(bars(labels, [float(probs[j]) for j in order],
-                         f"Top-5 prediction for {self.info.get('ids', ['input'])[0]}", xlabel="probability"))
+        figs.append(self._top5())
         rand = [m for m in self.methods if f"rand_{m}" in self.arrays]
         if rand:
-            rhos = [self.metrics.get(f"sanity_rank_corr_{m}", float("nan")) for m in rand]
-            figs.append(bars([LABELS[m] for m in rand], rhos,
-                             "Sanity check: rank correlation with the map of a randomized model "
-                             "(must fall below the threshold)", threshold=0.5, xlabel="Spearman rho of |map|"))
+            figs.append(self._sanity_bars(rand))
             img = np.repeat(self.arrays["input_display"][:1], 2, axis=0)
             both = [(LABELS[m], np.concatenate([self.arrays[f"attr_{m}"][:1], self.arrays[f"rand_{m}"][:1]]),
                      SIGNED[m]) for m in rand]
@@ -58,6 +59,37 @@ class AttributionResult(Result):
                                      "Trained vs randomized model: a faithful map must change"))
         figs += quality_figures(self.arrays, self.info, LABELS)
         return figs
+
+    def _top5(self):
+        probs = self.arrays["probs"][0]
+        order = np.argsort(-probs)[:5]
+        names = self.info.get("class_names_top5", [[str(int(j)) for j in order]])[0]
+        labels = [f"{nm} ({int(j)})" for nm, j in zip(names, order, strict=False)]
+        return bars(labels, [float(probs[j]) for j in order],
+                    f"Top-5 prediction for {self.info.get('ids', ['input'])[0]}", xlabel="probability")
+
+    def _sanity_bars(self, rand: list[str]):
+        rhos = [self.metrics.get(f"sanity_rank_corr_{m}", float("nan")) for m in rand]
+        return bars([LABELS[m] for m in rand], rhos, "Sanity check: rank correlation with the map of a randomized "
+                    "model (must fall below the threshold)", threshold=0.5, xlabel="Spearman rho of |map|")
+
+    def _signal_figures(self, n: int, maps: list, untrained: str) -> list:
+        """The 1-D counterparts of the picture figures: the signal with one band per method, the top-5, and
+        the trained vs randomized bands of the first sample."""
+        disp, fs = np.asarray(self.arrays["input_display"]), self.info.get("sampling_rate")
+        pitch = self.info.get("pitch_hz") or []
+        head = f"predicted pitch {pitch[0]:.1f} Hz; " if pitch else ""
+        figs = [signal_grid(disp[:n], maps, row_titles(self.info, self.arrays, n),
+                            f"Attribution over time ({head}explained class){untrained}", fs), self._top5()]
+        rand = [m for m in self.methods if f"rand_{m}" in self.arrays]
+        if rand:
+            figs.append(self._sanity_bars(rand))
+            k = int(self.metrics.get("randomized_layers", 0))
+            both = [(f"{LABELS[m]}, {who}", self.arrays[f"{key}_{m}"][:1], SIGNED[m])
+                    for m in rand for who, key in (("trained", "attr"), (f"randomized ({k} layers)", "rand"))]
+            figs.append(signal_grid(disp[:1], both, row_titles(self.info, self.arrays, 1),
+                                    "Trained vs randomized model: a faithful map must change", fs))
+        return figs + quality_figures(self.arrays, self.info, LABELS)
 
     def summary(self) -> str:
         names = self.info.get("target_names", ["?"])

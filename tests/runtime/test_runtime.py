@@ -97,7 +97,7 @@ def test_runner_validates_before_running(toy_card):
     with pytest.raises(DataError):
         run(RunSpec("attribution", "toy_cnn.test", "mnist1d:0"))
     with pytest.raises(UnsupportedModelError):
-        run(RunSpec("attribution", "mnist1d_cnn.default", "mnist1d:0"))
+        run(RunSpec("linear_scope", "mnist1d_cnn.default", "mnist1d:0"))
 
 
 def test_provenance_and_finite_check_are_stamped(toy_card):
