@@ -13,6 +13,11 @@
 
 zennit canonizers change parameters in place and swap ``forward`` methods: callers work on a private
 copy of the model (``mutates_model = True``) and leave every composite in a ``with`` block.
+
+zennit (and ``analyzers._shared.canonizers``, built on it) is imported inside the functions that build rules,
+trace or canonize, never with this module: zennit imports torchvision, ~1.2 s of CPU, and the analyzer classes
+that import this module (lrp, lrp_pruning) must load without it for ``workbench analyzers``, the app's first
+page and ``workbench run`` of another analyzer (issue 21; tests/cli/test_startup.py checks it).
 """
 
 from __future__ import annotations
@@ -24,25 +29,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.fx as fx
 from torch import nn
-from zennit.composites import (
-    EpsilonAlpha2Beta1,
-    EpsilonGammaBox,
-    EpsilonPlusFlat,
-    SpecialFirstLayerMapComposite,
-    layer_map_base,
-)
-from zennit.layer import Sum
-from zennit.rules import AlphaBeta, Epsilon, ZBox
-from zennit.types import Convolution
-from zennit.types import Linear as AnyLinear
 
 from analyzers._shared.batchnorm import bn_after_layers
-from analyzers._shared.canonizers import (
-    ExactNamedMergeBatchNorm,
-    ExactSequentialMergeBatchNorm,
-    GraphSumCanonizer,
-    RightMergeBatchNorm,
-)
 from analyzers._shared.tracing import ADD_FUNCS, ADD_METHODS, MUL_FUNCS, MUL_METHODS, calls, is_flatten
 from analyzers._shared.tracing import trace as trace_leaves
 
@@ -58,6 +46,17 @@ def make_composite(name: str, low: torch.Tensor, high: torch.Tensor, *, epsilon:
                    stabilizer: float = 1e-6, canonizers: list | None = None):
     """A zennit composite. ``low``/``high``: the input domain's bounds for z^B, broadcastable to the
     input (e.g. (1, C, 1, 1) for images). The first Linear or Conv layer gets the first-layer rule."""
+    from zennit.composites import (
+        EpsilonAlpha2Beta1,
+        EpsilonGammaBox,
+        EpsilonPlusFlat,
+        SpecialFirstLayerMapComposite,
+        layer_map_base,
+    )
+    from zennit.rules import AlphaBeta, Epsilon, ZBox
+    from zennit.types import Convolution
+    from zennit.types import Linear as AnyLinear
+
     canonizers = canonizers or []
     box = ZBox(low=low, high=high, stabilizer=stabilizer)
     if name == "epsilon_plus_flat":
@@ -136,6 +135,8 @@ def applied(composite, model: nn.Module) -> Iterator[nn.Module]:
 def trace(model: nn.Module) -> fx.Graph:
     """The model's graph with layers (and zennit ``Sum`` modules) as ``call_module`` nodes; not owned by a
     GraphModule, so it can be rewritten with new modules. Raises on untraceable control flow."""
+    from zennit.layer import Sum
+
     return trace_leaves(model, extra_leaves=(Sum,)).graph
 
 
@@ -207,6 +208,15 @@ def _scan_problems(graph: fx.Graph) -> list[str]:
 
 def plan_canonization(model: nn.Module) -> Canonization:
     """Choose canonizers for ``model`` from its traced structure (nothing is changed yet)."""
+    from zennit.types import Linear as AnyLinear
+
+    from analyzers._shared.canonizers import (
+        ExactNamedMergeBatchNorm,
+        ExactSequentialMergeBatchNorm,
+        GraphSumCanonizer,
+        RightMergeBatchNorm,
+    )
+
     plan = Canonization()
     try:
         graph = trace(model)

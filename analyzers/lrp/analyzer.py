@@ -25,7 +25,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from analyzers._shared.canonizers import bake_parametrizations
 from analyzers._shared.findings import Findings
 from analyzers._shared.lrp import (
     BOX_COMPOSITES,
@@ -132,6 +131,10 @@ class LRP(Analyzer):
         card, module = model.card, model.module
         if not card.class_names:
             raise UnsupportedModelError(f"{card.id} has no class logits to explain", "pick a classifier")
+        # here, not with the class: canonizers.py is built on zennit (~1.2 s to import, through torchvision), and
+        # listing analyzers or running another one must not pay it (issue 21; tests/cli/test_startup.py)
+        from analyzers._shared.canonizers import bake_parametrizations
+
         dtype = torch.float64 if config.dtype == "float64" else torch.float32
         # the runner hands this analyzer a private copy (mutates_model): a parametrized layer (EEGNet's max-norm
         # conv) becomes a plain one with the same weight, so the BatchNorm after it can be merged into it

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 import torch
 import torch.fx as fx
 from torch import nn
-from torch.fx.passes.shape_prop import ShapeProp
-from torch.utils.flop_counter import FlopCounterMode
 
 from analyzers._shared.batchnorm import bn_after_layers
 from analyzers._shared.tracing import is_flatten, trace
@@ -91,6 +89,8 @@ def find_prunable(model: nn.Module, example: torch.Tensor, units: str = "auto") 
     """Prunable layers of ``model`` in forward order. ``example``: one model input (1, ...).
     ``units``: "conv" (filters), "linear" (hidden neurons), "all", or "auto" (filters if any, else
     neurons). Raises ValueError when the model cannot be traced."""
+    from torch.fx.passes.shape_prop import ShapeProp  # here, not at import: see count_flops
+
     traced = trace(model)
     graph, modules = traced.graph, traced.modules()
     with torch.no_grad():
@@ -158,6 +158,9 @@ def count_flops(model: nn.Module, example: torch.Tensor) -> int:
     """Floating-point operations of one forward pass for ``example`` (1, ...), as counted by
     ``torch.utils.flop_counter.FlopCounterMode``: 2 x multiply-accumulates of every matmul and
     convolution (biases, activations, BatchNorm and pooling not counted)."""
+    # imported on use: flop_counter pulls in triton (~0.2 s), which listing the analyzer classes must not pay
+    from torch.utils.flop_counter import FlopCounterMode
+
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         model(example)
     return int(counter.get_total_flops())

@@ -16,7 +16,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import jinja2
-import plotly.graph_objects as go
 
 from workbench.core.plots import tidy
 from workbench.core.result import Result
@@ -35,6 +34,13 @@ def _plotly_js() -> str:
     return plotly.offline.get_plotlyjs()
 
 
+@functools.lru_cache(maxsize=1)
+def _white_template() -> dict:
+    import plotly.io as pio
+
+    return pio.templates["plotly_white"].to_plotly_json()
+
+
 def _escape(text: str) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
@@ -44,12 +50,14 @@ def _figure(fig, templates: dict[str, dict]) -> tuple[str, list[str]]:
     same for nearly every figure) is stored once in ``templates`` and named by the figure (``wb_template``)."""
     if not hasattr(fig, "to_json"):
         return _escape(json.dumps(fig)), []
-    if not fig.layout.template.to_plotly_json():
-        fig = go.Figure(fig).update_layout(template="plotly_white")  # the app's theme is not in the JSON
+    # the template travels as JSON beside the figure: copying a figure that holds one re-validates all ~7 kB of it
+    # (0.18 s of CPU on a report's first figure, issue 21), so it is taken off before compact() copies the figure
+    template = fig.layout.template.to_plotly_json() or _white_template()  # the app's theme is not in the JSON
+    fig.layout.template = None  # fig is the caller's fresh Result.figures() output, rendered once
     tidy(fig, width_px=REPORT_PLOT_PX)  # subplot titles fitted to their panels, as on the app's pages
     fig, notes = compact(fig)
     doc = json.loads(fig.to_json())
-    template = doc.get("layout", {}).pop("template", None)
+    doc.get("layout", {}).pop("template", None)
     if template:
         text = json.dumps(template, sort_keys=True)
         key = hashlib.sha256(text.encode()).hexdigest()[:12]
