@@ -3,6 +3,7 @@ pretrained network, sha256-pinned) on the recording's ICA components, and braind
 
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 
@@ -155,6 +156,19 @@ def test_our_lrp_conserves_on_eegnet_where_braindecodes_captum_lrp_refuses():
         target = net(x).argmax(1)
     with pytest.raises(TypeError, match="no rule"):
         braindecode_lrp(net, x, target)
+    # given captum's IdentityRule on every layer it has no rule for, captum still cannot run: its identity rule
+    # assumes a layer keeps its input's shape, and braindecode's Ensure4d / Rearrange layers reshape
+    from captum.attr import LRP
+    from captum.attr._core.lrp import SUPPORTED_LAYERS_WITH_RULES, SUPPORTED_NON_LINEAR_LAYERS
+    from captum.attr._utils.lrp_rules import IdentityRule
+
+    patched = copy.deepcopy(net)
+    known = tuple(SUPPORTED_LAYERS_WITH_RULES) + tuple(SUPPORTED_NON_LINEAR_LAYERS)
+    for mod in patched.modules():
+        if not list(mod.children()) and not isinstance(mod, known):
+            mod.rule = IdentityRule()
+    with pytest.raises(RuntimeError, match="changed the size"):
+        LRP(patched).attribute(x, target=target)
     r = wb.run("lrp", model=net, data=x, device="cpu", channel_names=CHANNELS, sfreq=128.0)
     checks = {c.name: c for c in r.checks}
     assert r.model.startswith("session.") and checks["ledger_closes"].passed
