@@ -16,6 +16,7 @@ from torch import nn
 
 from analyzers.attribution.analyzer import AttributionConfig
 from analyzers.attribution.methods import Setup, attribute
+from tests.analyzers.attribution.references import logit_grad
 
 RTOL = 1e-9
 WINDOW, STRIDE = 3, 1
@@ -53,16 +54,6 @@ def setup(x: torch.Tensor, t: torch.Tensor, **cfg) -> Setup:
 
 
 # ---- literal references -------------------------------------------------------------------------
-
-def logit_grad(model: nn.Module, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """d f_t(x_i) / d x_i for every sample, one sample and one autograd call at a time."""
-    out = []
-    for xi, ti in zip(x, t.tolist(), strict=True):
-        xi = xi[None].clone().requires_grad_(True)
-        (g,) = torch.autograd.grad(model(xi)[0, ti], xi)
-        out.append(g[0])
-    return torch.stack(out)
-
 
 def ref_saliency(model, x, t) -> np.ndarray:
     return logit_grad(model, x, t).abs().sum(1).numpy()

@@ -17,6 +17,7 @@ from torch import nn
 from analyzers.attribution.analyzer import AttributionConfig
 from analyzers.attribution.methods import IMPLEMENTATIONS, Setup, attribute
 from analyzers.attribution.signal import gradcam_layer
+from tests.analyzers.attribution.references import logit_grad
 from workbench.core.errors import ConfigError
 from workbench.data.tones import tones
 
@@ -70,16 +71,6 @@ def nets():
 
 def setup(x, t, **cfg) -> Setup:
     return Setup(x, t, torch.zeros_like(x), AttributionConfig(**cfg), WINDOW, STRIDE)
-
-
-def logit_grad(model, x, t) -> torch.Tensor:
-    """d f_t(x_i) / d x_i, one sample and one autograd call at a time."""
-    out = []
-    for xi, ti in zip(x, t.tolist(), strict=True):
-        xi = xi[None].clone().requires_grad_(True)
-        (g,) = torch.autograd.grad(model(xi)[0, ti], xi)
-        out.append(g[0])
-    return torch.stack(out)
 
 
 def assert_close(got, want, what: str, rtol: float = RTOL) -> None:
