@@ -120,8 +120,9 @@ def run_sheet(name: str, model, data, config, ctx, result_class):
     x, ids = data.x[:n], list(data.ids[:n])
     ctx.progress(0.02, "forward pass")
     with torch.no_grad():
-        probs = torch.softmax(module(x), 1)
-    w = ics.SheetRun(module, x, probs.argmax(1), config, ctx)
+        logits = module(x)
+    probs = torch.softmax(logits, 1)
+    w = ics.SheetRun(module, x, probs.argmax(1), config, ctx, logits=logits)
     names = tuple(card.class_names)
     maps, out = ics.compute(w, methods)
     sheets = x.cpu().numpy()[:, 0]

@@ -110,13 +110,20 @@ def band_shares(psd: np.ndarray, n_real: int) -> np.ndarray:
 
 # ---- the maps ---------------------------------------------------------------------------------------------
 
-def lrp(module: nn.Module, x: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
-    """EpsilonPlusFlat relevance (N, 1, 34, 100) of the explained output sum_k coef_k logit_k, on a private copy."""
-    from analyzers._shared.lrp import applied, make_composite
-
+def private(module: nn.Module) -> nn.Module:
+    """A private eval copy without parameter gradients, for zennit's hooks: the shared module may serve another
+    session's forward while the rules are attached. Made once per run (or per randomized draw), not per chunk."""
     net = copy.deepcopy(module).eval()
     for p in net.parameters():
         p.requires_grad_(False)
+    return net
+
+
+def lrp(net: nn.Module, x: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    """EpsilonPlusFlat relevance (N, 1, 34, 100) of the explained output sum_k coef_k logit_k; ``net`` is a
+    private copy (:func:`private`) that the composite's hooks are attached to and removed from."""
+    from analyzers._shared.lrp import applied, make_composite
+
     with applied(make_composite("epsilon_plus_flat", None, None), net):
         xin = x.detach().clone().requires_grad_(True)
         out = net(xin)
@@ -130,7 +137,7 @@ def maps_for(module: nn.Module, x: torch.Tensor, target: torch.Tensor, methods, 
         coef = gm.coefficients(module(x), target, config.explain == "contrast")
     out = {}
     if "lrp" in methods:
-        out["lrp"] = lrp(module, x, coef)
+        out["lrp"] = lrp(private(module), x, coef)
     if "ig" in methods:
         out["ig"] = x * gm.ig_gradients(module, x, coef, config.ig_steps)
     return out
@@ -139,7 +146,8 @@ def maps_for(module: nn.Module, x: torch.Tensor, target: torch.Tensor, methods, 
 @dataclass
 class SheetRun:
     """What the shared randomization control reads (truth.rank_randomization): the shared module, the sheets
-    ``x`` (N, 1, 34, 100), the explained classes ``target`` (N,), the run's config and context."""
+    ``x`` (N, 1, 34, 100), the explained classes ``target`` (N,), the run's config and context; ``logits`` (N, K)
+    of the run's one forward pass, which :func:`compute` reuses (None: computed there)."""
 
     module: nn.Module
     x: torch.Tensor
@@ -147,6 +155,7 @@ class SheetRun:
     config: object
     ctx: object
     cui: bool = False
+    logits: torch.Tensor | None = None
 
 
 def methods_of(config) -> tuple[list[str], list[str]]:
@@ -167,12 +176,14 @@ def compute(w: SheetRun, methods: list[str]) -> tuple[dict, Findings]:
     cfg, ctx, x, target, module = w.config, w.ctx, w.x, w.target, w.module
     idx = torch.arange(len(x), device=x.device)
     with torch.no_grad():
-        coef = gm.coefficients(module(x), target, cfg.explain == "contrast")
-        value = gm.explained(module, x, coef)
+        logits = w.logits if w.logits is not None else module(x)
+        coef = gm.coefficients(logits, target, cfg.explain == "contrast")
+        value = (logits * coef).sum(1)
         diff = value - gm.explained(module, torch.zeros_like(x), coef)
     out, maps = Findings(), {}
     if "lrp" in methods:
-        maps["lrp"] = ctx.batched(lambda i: lrp(module, x[i], coef[i]), idx, start=0.05, stop=0.15, label="LRP")
+        net = private(module)
+        maps["lrp"] = ctx.batched(lambda i: lrp(net, x[i], coef[i]), idx, start=0.05, stop=0.15, label="LRP")
         share = (maps["lrp"].sum((1, 2, 3)) / value).cpu().numpy().astype(np.float64)
         lo, hi = CONSERVATION_BAND
         out.arrays.update(ic_value_lrp=value.cpu().numpy(), ic_share_lrp=share)
