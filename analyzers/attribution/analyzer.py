@@ -29,7 +29,6 @@ from analyzers.attribution.methods import (
     predicted,
 )
 from analyzers.attribution.result import METHODS, AttributionResult
-from analyzers.attribution.signal import blur as _blur_signal
 from analyzers.attribution.signal import gradcam_layer as _signal_gradcam_layer
 from analyzers.attribution.signal import signal_info
 from workbench.core import Analyzer, option, register_analyzer
@@ -75,10 +74,11 @@ class AttributionConfig:
 
 
 def _blur(x: torch.Tensor) -> torch.Tensor:
-    if x.dim() == 3:  # a signal (N, C, T)
-        return _blur_signal(x)
+    """The "blur" baseline: a box blur of a picture (N, C, H, W), or a moving average of a signal (N, C, T), over
+    1/8 of the last side (odd, at least 3)."""
     k = max(3, (x.shape[-1] // 8) | 1)
-    return torch.nn.functional.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False)
+    pool = torch.nn.functional.avg_pool1d if x.dim() == 3 else torch.nn.functional.avg_pool2d
+    return pool(x, k, stride=1, padding=k // 2, count_include_pad=False)
 
 
 def _gradcam_layer(module: torch.nn.Module, card, name: str) -> tuple[str, torch.nn.Module]:

@@ -17,11 +17,11 @@ the input itself.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 import torch
 
 IG_CHUNK = 16  # path steps per forward call, at least: the cancel/progress granularity of IG on large batches
@@ -223,5 +223,5 @@ def expected_calls(method: str, s: Setup) -> int:
         return n * -(-s.cfg.n_steps // ig_steps_per_call(n))
     if method == "occlusion":
         cells = [-(-(side - s.window) // s.stride) + 1 for side in s.x.shape[2:]]
-        return n * (1 + -(-int(np.prod(cells)) // OCCLUSION_PER_EVAL))
+        return n * (1 + -(-math.prod(cells) // OCCLUSION_PER_EVAL))
     return n

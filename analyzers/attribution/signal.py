@@ -61,13 +61,6 @@ def gradcam_layer(module: torch.nn.Module, card, name: str, x: torch.Tensor) -> 
     return keeps[0]
 
 
-def blur(x: torch.Tensor) -> torch.Tensor:
-    """The "blur" baseline of a signal (N, C, T): a moving average over T / 8 samples (odd, at least 3), the 1-D
-    form of the pictures' box blur."""
-    k = max(3, (x.shape[-1] // 8) | 1)
-    return torch.nn.functional.avg_pool1d(x, k, stride=1, padding=k // 2, count_include_pad=False)
-
-
 def is_pitch_card(card) -> bool:
     """A CREPE card (torchcrepe's pitch bins as classes): its classes are pitches the figures can name in Hz."""
     return str(card.architecture).lower().startswith("crepe") or \
