@@ -4,7 +4,7 @@ image and the singular-vector gallery. Widgets -> RunSpec -> job -> render; noth
 
 import streamlit as st
 
-from pages._figures import fit
+from pages._figures import fit, unplaceholder
 from pages._state import widget
 from pages._ui import (
     basket,
@@ -84,8 +84,8 @@ def _pixel_explorer(result, model_id: str, data_id: str, values: dict) -> None:
     picks = {}
     for col, which, hw in ((left, "output", out_hw), (right, "input", in_hw)):
         with col:
-            event = st.plotly_chart(result.pixel_picker(which), key=f"{PIX}.{which}.fig", on_select="rerun",
-                                    selection_mode="points", width="stretch")
+            event = st.plotly_chart(unplaceholder(result.pixel_picker(which)), key=f"{PIX}.{which}.fig",
+                                    on_select="rerun", selection_mode="points", width="stretch")
             hit = _clicked(event)
             if hit is not None and hit != st.session_state.get(f"{PIX}.{which}.last"):
                 st.session_state[f"{PIX}.{which}.last"] = hit

@@ -10,6 +10,7 @@ import dataclasses
 
 import streamlit as st
 
+from pages._figures import fit
 from pages._ui import clear_error, error_line, job_status, models_for, render_result, runtime
 from workbench.core.analyzer import list_analyzers
 from workbench.core.errors import WorkbenchError
@@ -85,7 +86,7 @@ def live(snapshots: dict) -> None:
     partial = snapshots.get("sweep")
     if partial is not None and partial.figures():
         st.caption(f"{int(partial.metrics['cells_done'])} of {int(partial.metrics['cells_total'])} cells finished")
-        st.plotly_chart(partial.figures()[0], key=f"{KEY}.live")
+        st.plotly_chart(fit(partial.figures()[0]), key=f"{KEY}.live")
 
 
 result = job_status(KEY, live)

@@ -56,3 +56,24 @@ def test_the_page_fits_six_panel_titles_to_their_panels_and_row_titles_to_their_
     assert all(a.hovertext.startswith("template A_c") for a in cols)
     rows = [a for a in fig.layout.annotations if a.textangle]
     assert rows[0].text.endswith("…") and rows[0].hovertext.startswith("digits:21") and rows[1].text == "ok"
+
+
+def test_the_page_writes_streamlits_placeholder_colours_another_way():
+    """Streamlit swaps #000001 .. #000040 for its theme's palette in the browser (theme=None too); Inferno and
+    Magma start at #000004, so the lowest values of unsigned maps were drawn purple in the app. Every heat map the
+    page draws keeps its colours: the same colours, none of them a placeholder."""
+    import re
+
+    from pages._figures import fit, unplaceholder
+
+    maps = [("IG", np.zeros((1, 8, 8)), True), ("Grad-CAM", np.zeros((1, 8, 8)), False)]
+    fig = overlay_grid(np.zeros((1, 8, 8, 3)), maps, ["x"], "t")
+    fig.add_trace(go.Scatter(x=[0], y=[0], marker={"color": [0], "colorscale": "Magma"}))
+    fig.update_layout(coloraxis={"colorscale": "Inferno"})
+    assert re.search(r"#0000[0-9]{2}", fig.to_json())  # the planted case: plotly's own scales hold one
+    fit(fig)
+    assert not re.search(r"#0000[0-9]{2}", fig.to_json())
+    cam = next(t for t in fig.data if t.type == "heatmap" and t.zmin == 0)  # the unsigned (Inferno) map
+    assert cam.colorscale[0][1] == "rgb(0, 0, 4)" and cam.colorscale[-1][1].lower() == "#fcffa4"  # Inferno's ends
+    picker = unplaceholder(go.Figure(go.Heatmap(z=[[0, 1]], colorscale="Inferno")))
+    assert picker.data[0].colorscale[0][1] == "rgb(0, 0, 4)"
